@@ -1,0 +1,97 @@
+"""Settings base shared by every service.
+
+Each service defines one ``BaseSettings`` subclass with its own env prefix
+(``HELLO_API_``, ``HELLO_CONSUMER_``, ``HELLO_OPERATOR_``); nested groups use
+``__`` as delimiter, e.g. ``HELLO_API_KAFKA__BOOTSTRAP_SERVERS``.
+``load_settings`` turns pydantic's errors into one ``ConfigError`` whose
+message names each offending environment variable.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+import pydantic
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings
+
+from hello_core.errors import ConfigError
+
+ENV_NESTED_DELIMITER = "__"
+
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class LoggingSettings(BaseModel):
+    level: LogLevel = Field("INFO", description="Root log level.")
+    format: LogFormat = Field(
+        "text", description="text: key=value lines for people; json: one object per line."
+    )
+
+
+class KafkaSettings(BaseModel):
+    """Connection settings common to every Kafka client we create.
+
+    Anything librdkafka accepts can be passed through ``extra`` with its own
+    dotted key (see librdkafka's CONFIGURATION.md); we never rename its keys.
+    """
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of brokers."
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = Field(None, description="e.g. SCRAM-SHA-512 for Strimzi.")
+    sasl_username: str | None = None
+    sasl_password: pydantic.SecretStr | None = None
+    ssl_ca_location: str | None = Field(None, description="PEM file of the broker CA.")
+    client_id: str = Field("hello-platform", description="Shown in broker logs and quotas.")
+    extra: dict[str, str | int | bool] = Field(
+        default_factory=dict, description="More librdkafka properties, by their own names."
+    )
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _hosts_have_ports(cls, value: str) -> str:
+        hosts = [h.strip() for h in value.split(",") if h.strip()]
+        if not hosts:
+            raise ValueError("must list at least one host:port")
+        for host in hosts:
+            name, sep, port = host.rpartition(":")
+            if not sep or not name or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{host!r} is not host:port")
+        return ",".join(hosts)
+
+
+class TelemetrySettings(BaseModel):
+    """Tracing set-up. The standard OTEL_* variables are honoured as well."""
+
+    traces_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", description="otlp needs the opentelemetry-exporter-otlp package."
+    )
+    service_name: str | None = Field(None, description="Defaults to the service's own name.")
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def env_name(settings_cls: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
+    """The environment variable that sets the field at ``loc``."""
+    prefix = str(settings_cls.model_config.get("env_prefix", ""))
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    return (prefix + ENV_NESTED_DELIMITER.join(parts)).upper()
+
+
+def load_settings(settings_cls: type[S]) -> S:
+    """Build ``settings_cls`` from the environment, or raise ConfigError naming the variables."""
+    try:
+        return settings_cls()
+    except pydantic.ValidationError as exc:
+        problems = [
+            f"{env_name(settings_cls, tuple(err['loc']))}: {err['msg']}"
+            f" (got {err['input']!r})"
+            if not isinstance(err["input"], dict)
+            else f"{env_name(settings_cls, tuple(err['loc']))}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from exc

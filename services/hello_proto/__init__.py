@@ -1,0 +1,1 @@
+"""Generated gRPC stubs for proto/hello.proto (regenerate: python proto/generate.py)."""
