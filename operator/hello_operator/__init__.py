@@ -1,0 +1,1 @@
+"""hello-operator: reconciles HelloPipeline resources and scales consumers by Kafka lag."""
