@@ -1,0 +1,59 @@
+"""Reconciling the calls the API accepted with the greetings the consumer wrote.
+
+Pure: the Kafka reader (``kafka_reader``) feeds it what it read.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
+
+from hello_loadtest.stats import new_histogram
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """One greeting record read from the output topic."""
+
+    message_id: str
+    produced_at_ms: int
+    processed_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    expected: int  # ids the API returned in OK replies
+    received: int  # records read whose id was expected, duplicates included
+    lost: int  # expected ids never read
+    duplicates: int  # records beyond the first for an expected id
+    unexpected: int  # records for ids this run did not send (other traffic)
+    # accepted (produced_at_ms) -> processed (processed_at_ms), in microseconds,
+    # one value per expected id (its first record).
+    e2e: HdrHistogram
+
+
+def reconcile(expected_ids: Iterable[str], delivered: Iterable[Delivered]) -> Reconciliation:
+    expected = set(expected_ids)
+    seen: Counter[str] = Counter()
+    unexpected = 0
+    e2e = new_histogram()
+    for record in delivered:
+        if record.message_id not in expected:
+            unexpected += 1
+            continue
+        seen[record.message_id] += 1
+        if seen[record.message_id] == 1:
+            # Clock granularity is a millisecond; 0 ms becomes the histogram's 1 µs floor.
+            delay_ms = max(record.processed_at_ms - record.produced_at_ms, 0)
+            e2e.record_value(max(delay_ms * 1000, 1))
+    return Reconciliation(
+        expected=len(expected),
+        received=sum(seen.values()),
+        lost=len(expected) - len(seen),
+        duplicates=sum(n - 1 for n in seen.values()),
+        unexpected=unexpected,
+        e2e=e2e,
+    )

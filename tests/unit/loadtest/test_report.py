@@ -1,0 +1,69 @@
+import json
+import pathlib
+
+import jsonschema
+import pytest
+from hello_loadtest.report import Report, schema_text
+
+from .hdr import hdr
+from .reports import sample_report
+
+SCHEMA_FILE = pathlib.Path(__file__).parents[3] / "loadtest" / "report.schema.json"
+
+
+def test_report_counts_rates_and_percentiles_follow_from_the_recorded_calls():
+    report = sample_report(failures=2)
+    assert report.requests.model_dump() == {
+        "scheduled": 20,
+        "sent": 20,
+        "ok": 18,
+        "failed": 2,
+        "failed_by_code": {"UNAVAILABLE": 2},
+        "not_sent": 0,
+        "warmup_calls": 0,
+        "error_rate": 0.1,
+    }
+    assert (report.rates.target_per_s, report.rates.achieved_per_s) == (10.0, 10.0)
+    assert report.rates.ok_per_s == 9.0
+    assert report.rates.achieved_ratio == 1.0
+    assert (report.latency_ms.min_ms, report.latency_ms.max_ms) == (1.0, hdr(18.0))
+    assert report.latency_ms.p50_ms == hdr(9.0)
+    # HDR ranks by round(p * n): 0.9 * 18 = 16.2 -> the 16th value.
+    assert report.latency_ms.p90_ms == hdr(16.0)
+    assert [p.target for p in report.timeline.points] == [10, 10]
+    assert [p.ok for p in report.timeline.points] == [10, 8]
+    # Timeline histograms keep two significant figures: up to 1% above.
+    assert report.timeline.points[1].max_ms == pytest.approx(18.0, rel=0.01)
+    assert report.generator.limited is False
+    assert report.verification is not None
+    assert report.verification.e2e_latency_ms.p99_ms == hdr(7.0)
+
+
+def test_the_committed_json_schema_matches_the_report_models():
+    # Regenerate with: hello-load schema > loadtest/report.schema.json
+    assert SCHEMA_FILE.read_text() == schema_text()
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_report_validates_against_the_committed_json_schema(verify):
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    document = json.loads(sample_report(verify=verify).model_dump_json())
+    jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_the_schema_rejects_a_report_missing_a_field_or_with_a_wrong_type():
+    schema = json.loads(SCHEMA_FILE.read_text())
+    document = json.loads(sample_report().model_dump_json())
+    del document["requests"]["ok"]
+    with pytest.raises(jsonschema.ValidationError, match="'ok' is a required property"):
+        jsonschema.validate(document, schema)
+    document = json.loads(sample_report().model_dump_json())
+    document["schema_version"] = 2
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, schema)
+
+
+def test_a_report_survives_a_json_round_trip():
+    report = sample_report()
+    assert Report.model_validate_json(report.model_dump_json()) == report
