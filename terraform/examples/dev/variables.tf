@@ -1,0 +1,1 @@
+# This example takes no input on purpose: its settings are in main.tf locals.
