@@ -157,6 +157,7 @@ class PartitionLag:
     lag: int
     counted: bool
     note: str = ""
+    unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,9 @@ def _partition_lags(
         before = previous.partitions.get(item.partition)
         if start is None or end is None:
             unknown.add(item.partition)
-            lags.append(PartitionLag(item.partition, 0, counted=False, note="offsets unknown"))
+            lags.append(
+                PartitionLag(item.partition, 0, counted=False, note="offsets unknown", unknown=True)
+            )
             if before is not None:
                 memory[item.partition] = before
             continue

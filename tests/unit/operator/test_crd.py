@@ -1,0 +1,74 @@
+"""The CRD and the operator's typed spec agree on fields and defaults."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import yaml
+
+from hello_operator.spec import GROUP, KIND, MAX_NAME_LENGTH, PLURAL, VERSION, PipelineSpec
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+CRD = ROOT / "charts" / "hello-platform" / "crds" / "hellopipelines.yaml"
+
+
+def crd() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(CRD.read_text())
+    return loaded
+
+
+def version_schema() -> dict[str, Any]:
+    (version,) = crd()["spec"]["versions"]
+    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def crd_defaults(properties: dict[str, Any]) -> dict[str, Any]:
+    """What the API server fills into a spec that names only the required fields."""
+    out: dict[str, Any] = {}
+    for name, prop in properties.items():
+        if "default" in prop:
+            value = prop["default"]
+            if prop.get("type") == "object" and "properties" in prop:
+                value = {**crd_defaults(prop["properties"]), **value}
+            out[name] = value
+    return out
+
+
+def test_crd_names_match_the_operator_constants() -> None:
+    spec = crd()["spec"]
+    assert crd()["metadata"]["name"] == f"{PLURAL}.{GROUP}"
+    assert spec["group"] == GROUP
+    assert spec["names"]["kind"] == KIND
+    assert [v["name"] for v in spec["versions"]] == [VERSION]
+
+
+def test_every_spec_field_of_the_model_is_in_the_crd_and_back() -> None:
+    crd_fields = set(version_schema()["properties"]["spec"]["properties"])
+    model_fields = {f.validation_alias for f in PipelineSpec.model_fields.values()}
+    assert crd_fields == model_fields
+
+
+def test_crd_defaults_equal_model_defaults() -> None:
+    spec_props = version_schema()["properties"]["spec"]["properties"]
+    server_filled = {"topic": "t", "consumerGroup": "g", **crd_defaults(spec_props)}
+    from_crd = PipelineSpec.model_validate(server_filled)
+    from_model = PipelineSpec(topic="t", consumer_group="g")
+    assert from_crd == from_model
+
+
+def test_name_limit_rule_uses_the_same_limit_as_the_operator() -> None:
+    rules = [r["rule"] for r in version_schema()["x-kubernetes-validations"]]
+    assert f"self.metadata.name.size() <= {MAX_NAME_LENGTH}" in rules
+
+
+def test_scale_subresource_points_at_replicas_and_selector() -> None:
+    (version,) = crd()["spec"]["versions"]
+    assert version["subresources"]["scale"] == {
+        "specReplicasPath": ".spec.replicas",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    }
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    assert columns == ["Topic", "Lag", "Replicas", "Ready", "Age"]
