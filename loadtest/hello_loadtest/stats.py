@@ -179,6 +179,9 @@ class Recorder:
         self.ok_ids: list[str] = []
         self.cpu_utilization = 0.0
         self.last_start_s = 0.0
+        # OK latencies since the last take_window(), warm-up included: live progress.
+        self.window = new_histogram(INTERVAL_SIGNIFICANT_FIGURES)
+        self.window_completed = 0
 
     def _interval(self, offset_s: float) -> IntervalCounts:
         key = max(0, math.floor((offset_s - self.warmup_s) / self.interval_s))
@@ -235,9 +238,12 @@ class Recorder:
         message_id: str | None = None,
     ) -> None:
         """A call finished with gRPC status ``code`` (``"OK"`` on success)."""
-        if code == "OK" and self.keep_ids and message_id:
-            # Warm-up calls were sent too, so verification expects them.
-            self.ok_ids.append(message_id)
+        self.window_completed += 1
+        if code == "OK":
+            self.window.record_value(to_us(finished_s - scheduled_s))
+            if self.keep_ids and message_id:
+                # Warm-up calls were sent too, so verification expects them.
+                self.ok_ids.append(message_id)
         if self.is_warmup(scheduled_s):
             return
         interval = self._interval(scheduled_s)
@@ -255,6 +261,13 @@ class Recorder:
     @property
     def failed(self) -> int:
         return sum(self.failed_by_code.values())
+
+    def take_window(self) -> tuple[int, bytes]:
+        """Calls completed and encoded OK latencies since the last call; then reset."""
+        completed, encoded = self.window_completed, self.window.encode()
+        self.window.reset()
+        self.window_completed = 0
+        return completed, encoded
 
     def export(self) -> RecorderExport:
         return RecorderExport(

@@ -147,3 +147,15 @@ def test_generator_is_the_limit_when_a_saturated_worker_misses_the_target_rate()
     ).limited
     assert not generator_verdict(sent=100, late_generator=0, achieved_ratio=0.9, cpu=[0.5]).limited
     assert not generator_verdict(sent=100, late_generator=0, achieved_ratio=None, cpu=[1.0]).limited
+
+
+def test_the_live_window_holds_calls_since_it_was_last_taken_including_warmup():
+    rec = Recorder(warmup_s=1.0)
+    rec.record_end(0.5, 0.5, 0.502, "OK")
+    rec.record_end(1.5, 1.5, 1.504, "UNAVAILABLE")
+    completed, encoded = rec.take_window()
+    window = new_histogram(2)
+    window.decode_and_add(encoded)
+    assert (completed, window.get_total_count()) == (2, 1)
+    assert percentiles(window).max == pytest.approx(2.0, rel=0.01)  # two figures
+    assert rec.take_window()[0] == 0

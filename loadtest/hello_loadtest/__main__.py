@@ -1,0 +1,3 @@
+from hello_loadtest.cli import main
+
+main()

@@ -1,0 +1,337 @@
+"""``hello-load``: the command line.
+
+    hello-load constant --rate 200 --duration 30s
+    hello-load ramp --from 10 --to 1000 --duration 2m --processes 2
+    hello-load burst --base-rate 0 --spike-rate 500 --idle 5s --spike 1s --cycles 3
+    hello-load soak --rate 100 --duration 1h --verify
+    hello-load closed --concurrency 32 --duration 30s
+    hello-load bench
+    hello-load schema > loadtest/report.schema.json
+    hello-load render report.json --html report.html
+
+Exit codes: 0 passed, 1 a threshold failed, 2 bad options, 3 the run could
+not be carried out (a worker failed, Kafka could not be read).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import pathlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from hello_core import logs
+from hello_core.settings import load_settings
+from rich.console import Console
+
+from hello_loadtest import schedule
+from hello_loadtest.execute import VerifyOptions, execute
+from hello_loadtest.kafka_reader import VerificationError
+from hello_loadtest.progress import LiveProgress
+from hello_loadtest.render import print_summary, write_json, write_plots
+from hello_loadtest.report import Report, schema_text
+from hello_loadtest.runner import RunError
+from hello_loadtest.settings import LoadSettings
+from hello_loadtest.stats import interval_for
+from hello_loadtest.thresholds import (
+    EXIT_RUN_FAILED,
+    NEEDS_VERIFICATION,
+    Thresholds,
+    exit_code,
+)
+from hello_loadtest.units import parse_duration
+from hello_loadtest.worker import Target, WorkerPlan
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+
+class Duration(click.ParamType[float]):
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float | int):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = Duration()
+POSITIVE = click.FloatRange(min=0, min_open=True)
+RATE = click.FloatRange(min=0)
+
+_THRESHOLD_OPTIONS = [
+    ("--max-p50-ms", "Fail if p50 latency (ms, from the schedule) exceeds this."),
+    ("--max-p99-ms", "Fail if p99 latency (ms, from the schedule) exceeds this."),
+    ("--max-p999-ms", "Fail if p99.9 latency (ms) exceeds this."),
+    ("--max-error-rate", "Fail if failed / completed calls exceeds this (0..1)."),
+    ("--max-late-fraction", "Fail if the share of calls started late exceeds this (0..1)."),
+    ("--min-achieved-ratio", "Fail if the achieved / target rate is below this (0..1)."),
+    ("--max-lost", "Fail if more greetings than this are missing (needs --verify)."),
+    ("--max-duplicates", "Fail if more duplicate greetings than this are read (needs --verify)."),
+    ("--max-e2e-p99-ms", "Fail if the end-to-end p99 (ms) exceeds this (needs --verify)."),
+]
+
+
+def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every scenario shares."""
+    options = [
+        click.option(
+            "-t", "--target", default=DEFAULT_TARGET, show_default=True, help="host:port of the API."
+        ),
+        click.option("--tls/--plaintext", default=False, help="Use TLS (default: plaintext)."),
+        click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="PEM CA."),
+        click.option("--server-name", help="TLS server name, when it differs from the host."),
+        click.option(
+            "--token",
+            help="Bearer token for every call; or HELLO_LOAD_TOKEN (preferred: not in ps).",
+        ),
+        click.option(
+            "-w", "--warmup", type=DURATION, default="0s", show_default=True,
+            help="Run at the first rate this long before measuring; warm-up calls are not counted.",
+        ),
+        click.option(
+            "--deadline", type=DURATION, default="1s", show_default=True, help="Deadline per call."
+        ),
+        click.option(
+            "--max-in-flight", type=click.IntRange(min=1), default=1000, show_default=True,
+            help="Calls in flight at once, per process; later calls wait (and count as late).",
+        ),
+        click.option(
+            "-p", "--processes", type=click.IntRange(1, 64), default=1, show_default=True,
+            help="Worker processes sharing the schedule.",
+        ),
+        click.option(
+            "-c", "--connections", type=click.IntRange(1, 64), default=1, show_default=True,
+            help="gRPC connections per process.",
+        ),
+        click.option(
+            "--arrivals", type=click.Choice(["uniform", "poisson"]), default="uniform",
+            show_default=True, help="Evenly spaced starts, or Poisson-distributed ones.",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True, help="For poisson/random."),
+        click.option(
+            "--names", type=click.Choice(["fixed", "sequence", "random"]), default="sequence",
+            show_default=True, help="Name generator: the prefix, prefix-<n>, or random letters.",
+        ),
+        click.option("--name-prefix", default="load", show_default=True),
+        click.option(
+            "--late-threshold", type=DURATION, default="5ms", show_default=True,
+            help="A call starting later than this after its scheduled time counts as late.",
+        ),
+        click.option(
+            "--verify/--no-verify", default=False,
+            help="Read the output topic afterwards: lost, duplicated, end-to-end latency.",
+        ),
+        click.option(
+            "--bootstrap-servers",
+            help="Kafka for --verify [default: HELLO_LOAD_KAFKA__BOOTSTRAP_SERVERS or "
+            "127.0.0.1:9092].",
+        ),
+        click.option("--output-topic", default="greetings", show_default=True),
+        click.option(
+            "--verify-timeout", type=DURATION, default="30s", show_default=True,
+            help="How long to wait for the last greeting.",
+        ),
+        click.option("--json-report", type=click.Path(dir_okay=False, path_type=pathlib.Path)),
+        click.option("--html-report", type=click.Path(dir_okay=False, path_type=pathlib.Path)),
+        click.option("--png", type=click.Path(dir_okay=False, path_type=pathlib.Path)),
+        click.option(
+            "--progress/--no-progress", default=None,
+            help="Live progress bar [default: when stderr is a terminal].",
+        ),
+        click.option(
+            "--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+            default="WARNING", show_default=True,
+        ),
+    ]  # fmt: skip
+    for name, help_text in _THRESHOLD_OPTIONS:
+        options.append(click.option(name, type=click.FloatRange(min=0), help=help_text))
+    for option in reversed(options):
+        func = option(func)
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        return func(**kwargs)
+
+    return wrapper
+
+
+def _run(
+    scenario: schedule.Scenario, opts: dict[str, Any], *, max_calls: int | None = None
+) -> None:
+    thresholds = Thresholds(
+        **{
+            name[2:].replace("-", "_"): opts[name[2:].replace("-", "_")]
+            for name, _ in _THRESHOLD_OPTIONS
+        }
+    )
+    needing = sorted(NEEDS_VERIFICATION & thresholds.set().keys())
+    if needing and not opts["verify"]:
+        names = ", ".join("--" + n.replace("_", "-") for n in needing)
+        raise click.UsageError(f"{names} need --verify: they are read from the output topic.")
+    logs.configure(opts["log_level"])
+    settings = load_settings(LoadSettings)
+    token = opts["token"] or (settings.token.get_secret_value() if settings.token else None)
+    target = Target(
+        address=opts["target"],
+        tls=opts["tls"] or bool(opts["ca_file"]),
+        ca_file=opts["ca_file"],
+        server_name=opts["server_name"],
+        token=token,
+    )
+    if token and not target.tls:
+        logger.warning("sending a bearer token over plaintext target=%s", target.address)
+    verify = None
+    if opts["verify"]:
+        kafka = settings.kafka
+        if opts["bootstrap_servers"]:
+            kafka = kafka.model_copy(update={"bootstrap_servers": opts["bootstrap_servers"]})
+        verify = VerifyOptions(kafka, opts["output_topic"], opts["verify_timeout"])
+    plan = WorkerPlan(
+        scenario=scenario,
+        workers=opts["processes"],
+        arrivals=opts["arrivals"],
+        seed=opts["seed"],
+        names=opts["names"],
+        name_prefix=opts["name_prefix"],
+        deadline_s=opts["deadline"],
+        max_in_flight=opts["max_in_flight"],
+        connections=opts["connections"],
+        late_threshold_s=opts["late_threshold"],
+        interval_s=_interval(scenario),
+        max_calls=max_calls,
+    )
+    console = Console(stderr=True)
+    show_progress = console.is_terminal if opts["progress"] is None else opts["progress"]
+    try:
+        if show_progress:
+            label = f"{scenario.kind} → {target.address}"
+            total = scenario.warmup_s + scenario.duration_s
+            with LiveProgress(console, total_s=total, label=label) as live:
+                report = execute(
+                    plan, target, verify=verify, thresholds=thresholds,
+                    on_start=live.on_start, on_tick=live.on_tick,
+                )  # fmt: skip
+        else:
+            report = execute(plan, target, verify=verify, thresholds=thresholds)
+    except (RunError, VerificationError) as exc:
+        click.echo(f"hello-load: {exc}", err=True)
+        sys.exit(EXIT_RUN_FAILED)
+    _output(report, opts, Console())
+    sys.exit(exit_code(report))
+
+
+def _interval(scenario: schedule.Scenario) -> int:
+    return interval_for(scenario.duration_s)
+
+
+def _output(report: Report, opts: dict[str, Any], console: Console) -> None:
+    print_summary(report, console)
+    if opts["json_report"]:
+        write_json(report, opts["json_report"])
+    write_plots(report, html_path=opts["html_report"], png_path=opts["png"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="hello-platform", prog_name="hello-load")
+def main() -> None:
+    """Open-model load tests for the HelloApi gRPC service, with verified delivery."""
+
+
+@main.command()
+@click.option("-r", "--rate", type=POSITIVE, required=True, help="Calls per second.")
+@click.option("-d", "--duration", type=DURATION, default="10s", show_default=True)
+@run_options
+def constant(rate: float, duration: float, **opts: Any) -> None:
+    """A fixed arrival rate."""
+    _run(schedule.constant(rate, duration, warmup_s=opts["warmup"]), opts)
+
+
+@main.command()
+@click.option("--from", "start_rate", type=RATE, required=True, help="Calls/s at the start.")
+@click.option("--to", "end_rate", type=RATE, required=True, help="Calls/s at the end.")
+@click.option("-d", "--duration", type=DURATION, default="60s", show_default=True)
+@run_options
+def ramp(start_rate: float, end_rate: float, duration: float, **opts: Any) -> None:
+    """A rate changing linearly from --from to --to."""
+    if start_rate == end_rate == 0:
+        raise click.UsageError("--from and --to cannot both be 0.")
+    _run(schedule.ramp(start_rate, end_rate, duration, warmup_s=opts["warmup"]), opts)
+
+
+@main.command()
+@click.option("--base-rate", type=RATE, default=0, show_default=True, help="Calls/s when idle.")
+@click.option("--spike-rate", type=POSITIVE, required=True, help="Calls/s during a spike.")
+@click.option("--idle", "idle_s", type=DURATION, default="5s", show_default=True)
+@click.option("--spike", "spike_s", type=DURATION, default="1s", show_default=True)
+@click.option("--cycles", type=click.IntRange(min=1), default=3, show_default=True)
+@run_options
+def burst(
+    base_rate: float, spike_rate: float, idle_s: float, spike_s: float, cycles: int, **opts: Any
+) -> None:
+    """Idle, spike, idle, ... repeated --cycles times."""
+    scenario = schedule.burst(
+        base_rate=base_rate,
+        spike_rate=spike_rate,
+        idle_s=idle_s,
+        spike_s=spike_s,
+        cycles=cycles,
+        warmup_s=opts["warmup"],
+    )
+    _run(scenario, opts)
+
+
+@main.command()
+@click.option("-r", "--rate", type=POSITIVE, required=True, help="Calls per second.")
+@click.option("-d", "--duration", type=DURATION, default="1h", show_default=True)
+@run_options
+def soak(rate: float, duration: float, **opts: Any) -> None:
+    """A long constant rate; use --verify to check nothing is lost over time."""
+    _run(schedule.soak(rate, duration, warmup_s=opts["warmup"]), opts)
+
+
+@main.command()
+@click.option("-n", "--concurrency", type=click.IntRange(min=1), required=True)
+@click.option("-d", "--duration", type=DURATION, default="10s", show_default=True)
+@click.option("--max-calls", type=click.IntRange(min=1), help="Stop after this many calls.")
+@run_options
+def closed(concurrency: int, duration: float, max_calls: int | None, **opts: Any) -> None:
+    """A fixed number of callers, each sending as soon as its last reply came back.
+
+    This is a closed model: latency is service time and a slow server lowers
+    the rate instead of building a queue. Use it to find capacity, not to
+    judge latency under a given load.
+    """
+    if concurrency < opts["processes"]:
+        raise click.UsageError("--concurrency must be at least --processes.")
+    scenario = schedule.ClosedScenario(concurrency, duration, warmup_s=opts["warmup"])
+    _run(scenario, opts, max_calls=max_calls)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the report."""
+    click.echo(schema_text(), nl=False)
+
+
+@main.command()
+@click.argument("report_file", type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path))
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=pathlib.Path))
+@click.option("--png", "png_path", type=click.Path(dir_okay=False, path_type=pathlib.Path))
+def render(
+    report_file: pathlib.Path, html_path: pathlib.Path | None, png_path: pathlib.Path | None
+) -> None:
+    """Print the summary of a JSON report and redraw its HTML or PNG."""
+    report = Report.model_validate_json(report_file.read_text())
+    print_summary(report, Console())
+    write_plots(report, html_path=html_path, png_path=png_path)
+    sys.exit(exit_code(report))
