@@ -37,6 +37,11 @@ GREETING_CONTENT_TYPE = "application/vnd.hello.greeting.v1+json"
 MAX_BODY_BYTES = 64 * 1024
 
 
+def greeting_for(name: str) -> str:
+    """The greeting text, shared by the API's reply and the consumer's record."""
+    return f"Hello, {name}!"
+
+
 def new_message_id() -> str:
     return uuid.uuid4().hex
 

@@ -75,5 +75,8 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # librdkafka repeats at INFO what its callbacks already report.
-    logging.getLogger("librdkafka").setLevel(max(logging.WARNING, root.level))
+    # librdkafka logs every failed connection attempt at error level, over
+    # and over; the clients' error callbacks report the state changes once.
+    logging.getLogger("librdkafka").setLevel(
+        logging.DEBUG if root.level <= logging.DEBUG else logging.CRITICAL
+    )

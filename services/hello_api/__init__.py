@@ -1,0 +1,1 @@
+"""The gRPC API: validates SayHello calls and publishes them to Kafka."""

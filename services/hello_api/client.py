@@ -1,0 +1,72 @@
+"""``hello``: a small command-line client for the API.
+
+    hello say Alice                      # -> Hello, Alice!
+    hello --target 127.0.0.1:50051 say Bob --verbose
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import grpc
+
+from hello_proto import hello_pb2, hello_pb2_grpc
+
+# Errors a person can act on, by status; anything else prints gRPC's own words.
+_HINTS = {
+    grpc.StatusCode.UNAVAILABLE: "is the API running and Kafka reachable? (retry is safe)",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "raise --timeout, or check the broker's health",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "the API's producer queue is full; retry shortly",
+}
+
+
+@click.group()
+@click.option(
+    "--target",
+    "-t",
+    default="127.0.0.1:50051",
+    show_default=True,
+    envvar="HELLO_TARGET",
+    help="host:port of the API.",
+)
+@click.option("--timeout", default=10.0, show_default=True, help="Deadline per call, seconds.")
+@click.pass_context
+def cli(ctx: click.Context, target: str, timeout: float) -> None:
+    """Talk to a hello-platform API."""
+    ctx.obj = {"target": target, "timeout": timeout}
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--verbose", "-v", is_flag=True, help="Also print message id and Kafka position.")
+@click.pass_obj
+def say(obj: dict[str, object], name: str, verbose: bool) -> None:
+    """Send SayHello(NAME) and print the reply."""
+    target = str(obj["target"])
+    timeout = float(obj["timeout"])  # type: ignore[arg-type]
+    with grpc.insecure_channel(target) as channel:
+        stub = hello_pb2_grpc.HelloApiStub(channel)
+        try:
+            reply = stub.SayHello(hello_pb2.HelloRequest(name=name), timeout=timeout)
+        except grpc.RpcError as exc:
+            code = exc.code()  # type: ignore[attr-defined]
+            hint = _HINTS.get(code)
+            click.echo(f"error: {code.name}: {exc.details()}", err=True)  # type: ignore[attr-defined]
+            if hint:
+                click.echo(f"hint: {hint}", err=True)
+            sys.exit(1)
+    click.echo(reply.message)
+    if verbose:
+        click.echo(
+            f"message_id={reply.message_id} topic={reply.topic} "
+            f"partition={reply.partition} offset={reply.offset}"
+        )
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Publishing to Kafka from asyncio: one idempotent acks=all producer per process.
+
+``publish`` resolves only once the broker has acknowledged the record. A
+background thread serves the producer's delivery callbacks and hands each
+result back to the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    topic: str
+    partition: int
+    offset: int
+
+
+class PublishError(Exception):
+    """The broker did not acknowledge the record; ``code`` is librdkafka's error name."""
+
+    def __init__(self, message: str, *, code: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+
+class QueueFullError(PublishError):
+    """The local producer queue is full: the caller should back off."""
+
+
+class Publisher:
+    def __init__(self, config: dict[str, Any], *, topic: str) -> None:
+        self.topic = topic
+        self._brokers_down = False
+        self._producer = Producer({**config, "error_cb": self._on_client_error})
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
+
+    @property
+    def brokers_down(self) -> bool:
+        """True after librdkafka reported every broker unreachable, until one answers again."""
+        return self._brokers_down
+
+    def start(self) -> None:
+        self._poller.start()
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            # Serves delivery callbacks; a short timeout keeps shutdown prompt.
+            self._producer.poll(0.05)
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        # Single-connection failures repeat every backoff while a broker is
+        # down; only the all-brokers-down transition is worth a warning.
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            if not self._brokers_down:
+                logger.warning("all kafka brokers unreachable topic=%s", self.topic)
+            self._brokers_down = True
+            return
+        level = logging.ERROR if error.fatal() else logging.DEBUG
+        logger.log(
+            level, "kafka client error code=%s reason=%s fatal=%s", error.name(), error.str(), error.fatal()
+        )
+
+    async def publish(
+        self, *, key: bytes, value: bytes, headers: list[tuple[str, bytes]], timestamp_ms: int
+    ) -> Delivery:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Delivery] = loop.create_future()
+
+        def resolve(error: KafkaError | None, message: Message) -> None:
+            if future.done():  # the caller gave up (deadline or cancel)
+                return
+            if error is not None:
+                future.set_exception(
+                    PublishError(
+                        f"delivery failed: {error.str()}",
+                        code=error.name(),
+                        retryable=error.retriable() or not error.fatal(),
+                    )
+                )
+            else:
+                if self._brokers_down:
+                    logger.info("kafka reachable again topic=%s", self.topic)
+                self._brokers_down = False
+                future.set_result(
+                    Delivery(
+                        topic=str(message.topic()),
+                        partition=int(message.partition() or 0),
+                        offset=int(message.offset() or 0),
+                    )
+                )
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            loop.call_soon_threadsafe(resolve, error, message)
+
+        try:
+            self._producer.produce(
+                self.topic,
+                value=value,
+                key=key,
+                headers=headers,
+                timestamp=timestamp_ms,
+                on_delivery=on_delivery,
+            )
+        except BufferError as exc:
+            raise QueueFullError(
+                f"local producer queue is full ({len(self._producer)} messages waiting)",
+                code="QUEUE_FULL",
+                retryable=True,
+            ) from exc
+        except KafkaException as exc:
+            error = exc.args[0]
+            raise PublishError(
+                f"produce refused: {error.str()}", code=error.name(), retryable=error.retriable()
+            ) from exc
+        return await future
+
+    def close(self, timeout: float) -> int:
+        """Flush what is queued for up to ``timeout`` s; return how many records were left."""
+        remaining: int = self._producer.flush(timeout)
+        self._stop.set()
+        if self._poller.is_alive():
+            self._poller.join(timeout=1)
+        if remaining:
+            logger.error(
+                "producer closed with undelivered records topic=%s count=%d", self.topic, remaining
+            )
+        return remaining

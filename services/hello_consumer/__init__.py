@@ -1,0 +1,1 @@
+"""The consumer: reads greeting requests, writes greetings exactly once."""

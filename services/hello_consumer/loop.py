@@ -1,0 +1,339 @@
+"""The poll loop: consume a batch, write its outputs and offsets in one transaction.
+
+Exactly-once: each batch's greetings, dead letters and consumed offsets are
+committed atomically by a transactional producer (Kafka's consume-transform-
+produce pattern, KIP-447 group metadata), and readers of the output topic
+use ``isolation.level=read_committed``. A crash or abort between
+``begin_transaction`` and ``commit_transaction`` leaves nothing visible; the
+batch is consumed again from the last committed offsets.
+
+Failures:
+
+- a record we cannot process -> dead-letter topic, inside the same transaction;
+- an abortable transaction error -> abort, rewind to the batch start, retry;
+- a retriable commit error -> retry the commit;
+- a fatal producer error (e.g. fenced by a newer instance) -> exit non-zero.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from prometheus_client import Counter, Histogram
+
+from hello_consumer.processing import InputRecord, OutputRecord, Processor
+from hello_consumer.settings import ConsumerSettings
+from hello_core.kafka import consumer_config, producer_config
+
+logger = logging.getLogger(__name__)
+
+MESSAGES = Counter(
+    "hello_consumer_messages_total", "Input records handled, by outcome.", ["outcome"]
+)
+ABORTS = Counter("hello_consumer_transaction_aborts_total", "Transactions aborted and retried.")
+RETRIES = Counter("hello_consumer_processing_retries_total", "Retries of processing steps.")
+BATCH_SECONDS = Histogram(
+    "hello_consumer_batch_seconds",
+    "Time to process and commit one batch.",
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+END_TO_END_SECONDS = Histogram(
+    "hello_consumer_end_to_end_seconds",
+    "From the API publishing a request to its greeting being written.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+# Timeouts for transactional calls; librdkafka retries inside them.
+TXN_CALL_TIMEOUT = 30.0
+
+
+class FatalConsumerError(RuntimeError):
+    """The loop cannot continue; the process should exit and be restarted."""
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        *,
+        processor: Processor | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.processor = processor or Processor(
+            output_topic=settings.output_topic,
+            dead_letter_topic=settings.dead_letter_topic,
+            max_attempts=settings.max_attempts,
+            backoff_seconds=settings.retry_backoff_seconds,
+            backoff_max_seconds=settings.retry_backoff_max_seconds,
+        )
+        self._clock = clock
+        self.stopping = threading.Event()
+        self.last_turn = clock()
+        self.assignment: set[tuple[str, int]] = set()
+        self.ready = False
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+
+    # -- probes ------------------------------------------------------------
+
+    def live(self) -> tuple[bool, str]:
+        stalled = self._clock() - self.last_turn
+        if stalled > self.settings.stall_seconds:
+            return False, f"poll loop stalled for {stalled:.0f}s"
+        return True, "ok"
+
+    def readiness(self) -> tuple[bool, str]:
+        if not self.ready:
+            return False, "not yet joined the group"
+        return True, f"assigned {len(self.assignment)} partition(s)"
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def _create_clients(self) -> tuple[Consumer, Producer]:
+        settings = self.settings
+        transactional_id = settings.effective_transactional_id()
+        producer = Producer(
+            producer_config(settings.kafka, linger_ms=0, transactional_id=transactional_id)
+            | {"transaction.timeout.ms": settings.transaction_timeout_ms}
+        )
+        logger.info("initialising transactions transactional_id=%s", transactional_id)
+        producer.init_transactions(TXN_CALL_TIMEOUT)
+        consumer = Consumer(
+            consumer_config(
+                settings.kafka,
+                group_id=settings.group_id,
+                auto_offset_reset=settings.auto_offset_reset,
+            )
+        )
+        consumer.subscribe(
+            [settings.input_topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        return consumer, producer
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assignment |= {(p.topic, p.partition) for p in partitions}
+        self.ready = True
+        logger.info(
+            "partitions assigned group=%s partitions=%s",
+            self.settings.group_id,
+            ",".join(f"{p.topic}[{p.partition}]" for p in partitions) or "-",
+        )
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Callbacks run inside consume(), between batches: no transaction is
+        # open, so everything processed so far is already committed.
+        self.assignment -= {(p.topic, p.partition) for p in partitions}
+        logger.info(
+            "partitions revoked group=%s partitions=%s",
+            self.settings.group_id,
+            ",".join(f"{p.topic}[{p.partition}]" for p in partitions) or "-",
+        )
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assignment -= {(p.topic, p.partition) for p in partitions}
+        logger.warning(
+            "partitions lost group=%s partitions=%s",
+            self.settings.group_id,
+            ",".join(f"{p.topic}[{p.partition}]" for p in partitions) or "-",
+        )
+
+    def run(self) -> None:
+        """Consume until ``stopping`` is set, then commit, leave the group and return."""
+        consumer, producer = self._create_clients()
+        self._consumer, self._producer = consumer, producer
+        logger.info(
+            "consumer started group=%s input=%s output=%s dead_letter=%s",
+            self.settings.group_id,
+            self.settings.input_topic,
+            self.settings.output_topic,
+            self.settings.dead_letter_topic,
+        )
+        try:
+            while not self.stopping.is_set():
+                self.last_turn = self._clock()
+                batch = self._next_batch(consumer)
+                if batch:
+                    self._process_with_retry(consumer, producer, batch)
+        finally:
+            self._close(consumer, producer)
+
+    def _next_batch(self, consumer: Consumer) -> list[Message]:
+        # Block for the first record only, then take what is already fetched:
+        # a lone record is processed at once instead of waiting for a full batch.
+        first = consumer.consume(1, timeout=self.settings.poll_timeout_seconds)
+        if not first:
+            return []
+        rest = consumer.consume(self.settings.batch_max_messages - 1, timeout=0)
+        records = []
+        for message in first + rest:
+            error = message.error()
+            if error is None:
+                records.append(message)
+            elif error.code() == KafkaError._PARTITION_EOF:
+                continue
+            elif error.fatal():
+                raise FatalConsumerError(f"consumer error: {error.str()}")
+            else:
+                logger.warning(
+                    "consume error topic=%s partition=%s code=%s reason=%s",
+                    message.topic(),
+                    message.partition(),
+                    error.name(),
+                    error.str(),
+                )
+        return records
+
+    def _process_with_retry(
+        self, consumer: Consumer, producer: Producer, batch: list[Message]
+    ) -> None:
+        backoff = self.settings.retry_backoff_seconds
+        while True:
+            try:
+                self._process_batch(consumer, producer, batch)
+                return
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.fatal():
+                    raise FatalConsumerError(f"producer fenced or failed: {error.str()}") from exc
+                if not error.txn_requires_abort():
+                    # Not abortable and not fatal: the state is unknown, so
+                    # abort to be safe; re-reading the batch is harmless.
+                    logger.warning("transaction call failed, aborting reason=%s", error.str())
+                self._abort_and_rewind(consumer, producer, batch)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.retry_backoff_max_seconds)
+
+    def _process_batch(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:
+        started = time.perf_counter()
+        producer.begin_transaction()
+        next_offsets: dict[tuple[str, int], int] = {}
+        outputs: list[OutputRecord] = []
+        retries_before = self.processor.retries
+        for message in batch:
+            record = InputRecord(
+                topic=str(message.topic()),
+                partition=int(message.partition() or 0),
+                offset=int(message.offset() or 0),
+                key=message.key(),
+                value=message.value(),
+                headers=list(message.headers() or []),
+            )
+            output = self.processor.handle(record)
+            if output.dead_letter:
+                logger.warning(
+                    "dead-lettering record topic=%s partition=%d offset=%d reason=%s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    _header_text(output.headers, "dlt.reason"),
+                )
+            self._produce(producer, output)
+            outputs.append(output)
+            next_offsets[(record.topic, record.partition)] = record.offset + 1
+        producer.send_offsets_to_transaction(
+            [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
+            consumer.consumer_group_metadata(),
+            TXN_CALL_TIMEOUT,
+        )
+        self._commit(producer)
+
+        # Metrics only after the commit: an aborted batch is counted once, when it lands.
+        RETRIES.inc(self.processor.retries - retries_before)
+        for output in outputs:
+            MESSAGES.labels("dead_lettered" if output.dead_letter else "processed").inc()
+            if output.end_to_end_ms is not None:
+                END_TO_END_SECONDS.observe(max(output.end_to_end_ms, 0) / 1000)
+        BATCH_SECONDS.observe(time.perf_counter() - started)
+        logger.debug(
+            "batch committed records=%d partitions=%s",
+            len(batch),
+            ",".join(f"{t}[{p}]@{o}" for (t, p), o in sorted(next_offsets.items())),
+        )
+
+    def _produce(self, producer: Producer, output: OutputRecord) -> None:
+        while True:
+            try:
+                producer.produce(
+                    output.topic, value=output.value, key=output.key, headers=output.headers
+                )
+                return
+            except BufferError:
+                # Local queue full: serve delivery reports to make room.
+                producer.poll(0.1)
+
+    def _commit(self, producer: Producer) -> None:
+        while True:
+            try:
+                producer.commit_transaction(TXN_CALL_TIMEOUT)
+                return
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.retriable() and not error.txn_requires_abort() and not error.fatal():
+                    logger.warning("commit failed, retrying reason=%s", error.str())
+                    continue
+                raise
+
+    def _abort_and_rewind(
+        self, consumer: Consumer, producer: Producer, batch: list[Message]
+    ) -> None:
+        ABORTS.inc()
+        starts: dict[tuple[str, int], int] = {}
+        for message in batch:
+            key = (str(message.topic()), int(message.partition() or 0))
+            starts.setdefault(key, int(message.offset() or 0))
+        logger.warning(
+            "aborting transaction and rewinding records=%d partitions=%s",
+            len(batch),
+            ",".join(f"{t}[{p}]@{o}" for (t, p), o in sorted(starts.items())),
+        )
+        try:
+            producer.abort_transaction(TXN_CALL_TIMEOUT)
+        except KafkaException as exc:
+            if exc.args[0].fatal():
+                raise FatalConsumerError(f"abort failed: {exc.args[0].str()}") from exc
+            raise
+        for (topic, partition), offset in starts.items():
+            if (topic, partition) in self.assignment:
+                consumer.seek(TopicPartition(topic, partition, offset))
+
+    def _close(self, consumer: Consumer, producer: Producer) -> None:
+        logger.info("consumer leaving group group=%s", self.settings.group_id)
+        try:
+            consumer.close()
+        finally:
+            remaining = producer.flush(self.settings.shutdown_grace_seconds)
+            if remaining:
+                logger.error("producer closed with %d undelivered records", remaining)
+        logger.info("consumer stopped group=%s", self.settings.group_id)
+
+
+def _header_text(headers: list[tuple[str, bytes]], name: str) -> str:
+    for key, value in headers:
+        if key == name:
+            return value.decode("utf-8", "replace")
+    return ""
+
+
+def describe_config(settings: ConsumerSettings) -> dict[str, Any]:
+    return {
+        "group": settings.group_id,
+        "input": settings.input_topic,
+        "output": settings.output_topic,
+        "dead_letter": settings.dead_letter_topic,
+    }

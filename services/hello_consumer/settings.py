@@ -1,0 +1,70 @@
+"""Consumer settings; environment prefix ``HELLO_CONSUMER_``, nested delimiter ``__``."""
+
+from __future__ import annotations
+
+import socket
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hello_core.settings import (
+    ENV_NESTED_DELIMITER,
+    KafkaSettings,
+    LoggingSettings,
+    TelemetrySettings,
+)
+
+
+class ConsumerSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HELLO_CONSUMER_", env_nested_delimiter=ENV_NESTED_DELIMITER, extra="ignore"
+    )
+
+    input_topic: str = Field("default-topic", min_length=1)
+    output_topic: str = Field("greetings", min_length=1)
+    dead_letter_topic: str = Field("default-topic.dlt", min_length=1)
+    group_id: str = Field("hello-consumer", min_length=1, description="Kafka consumer group.")
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="Where a group with no committed offset starts."
+    )
+    transactional_id: str | None = Field(
+        None,
+        description="Producer transactional.id; defaults to <group_id>-<hostname>, unique per pod.",
+    )
+    http_port: int = Field(9102, ge=0, le=65535, description="/metrics, /livez, /readyz; 0 off.")
+    shutdown_grace_seconds: float = Field(
+        20.0, gt=0, description="Time to finish the current batch and leave the group."
+    )
+    batch_max_messages: int = Field(
+        500, ge=1, le=100_000, description="Most records written in one transaction."
+    )
+    poll_timeout_seconds: float = Field(
+        0.5, gt=0, le=10, description="Longest wait for the first record of a batch."
+    )
+    max_attempts: int = Field(
+        3, ge=1, le=100, description="Tries of a retryable processing failure before dead-lettering."
+    )
+    retry_backoff_seconds: float = Field(0.1, ge=0, description="First retry delay; doubles.")
+    retry_backoff_max_seconds: float = Field(2.0, ge=0)
+    transaction_timeout_ms: int = Field(60_000, ge=1000)
+    stall_seconds: float = Field(
+        60.0, gt=0, description="/livez fails when the poll loop has not turned for this long."
+    )
+    kafka: KafkaSettings = Field(
+        default_factory=lambda: KafkaSettings(client_id="hello-consumer")
+    )
+    log: LoggingSettings = Field(default_factory=LoggingSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+    @model_validator(mode="after")
+    def _topics_differ(self) -> ConsumerSettings:
+        topics = [self.input_topic, self.output_topic, self.dead_letter_topic]
+        if len(set(topics)) != len(topics):
+            raise ValueError(
+                "input_topic, output_topic and dead_letter_topic must be three different topics"
+            )
+        return self
+
+    def effective_transactional_id(self) -> str:
+        return self.transactional_id or f"{self.group_id}-{socket.gethostname()}"
