@@ -66,7 +66,9 @@ def kafka_start(brokers: int, port: int | None, version: str) -> None:
     default=None,
     help="Where logs and Kafka data go (default: a new temporary folder).",
 )
-def up(api_port: int, kafka_port: int, consumers: int, partitions: int, workdir: pathlib.Path | None) -> None:
+def up(
+    api_port: int, kafka_port: int, consumers: int, partitions: int, workdir: pathlib.Path | None
+) -> None:
     """Start Kafka, create the topics, start the API and the consumer(s)."""
     workdir = workdir or pathlib.Path(tempfile.mkdtemp(prefix="hello-platform-"))
     pipeline = LocalPipeline(
@@ -78,13 +80,15 @@ def up(api_port: int, kafka_port: int, consumers: int, partitions: int, workdir:
     )
     with pipeline:
         assert pipeline.kafka is not None
+        ports = ", ".join(map(str, pipeline.consumer_http_ports))
         click.echo(
             f"""
 hello-platform is running.
 
   gRPC API:   {pipeline.api_target}   (/hello.HelloApi/SayHello)
-  Kafka:      {pipeline.kafka.bootstrap_servers}   topics {INPUT_TOPIC}, {OUTPUT_TOPIC}, {DEAD_LETTER_TOPIC}
-  consumers:  {consumers}, probes/metrics on ports {", ".join(map(str, pipeline.consumer_http_ports))}
+  Kafka:      {pipeline.kafka.bootstrap_servers}
+  topics:     {INPUT_TOPIC} -> {OUTPUT_TOPIC}, dead letters to {DEAD_LETTER_TOPIC}
+  consumers:  {consumers}, probes and metrics on ports {ports}
   logs:       {workdir}
 
 Try it:   .venv/bin/hello --target {pipeline.api_target} say Alice

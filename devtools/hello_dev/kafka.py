@@ -143,7 +143,9 @@ def ensure_jars(version: str = KAFKA_VERSION) -> pathlib.Path:
                 f"mvn dependency:copy-dependencies failed (exit {result.returncode}):\n{tail}"
             )
         if not any(staged.glob(f"kafka_{SCALA_VERSION}-{version}.jar")):
-            raise KafkaToolingError(f"Maven finished but kafka_{SCALA_VERSION}-{version}.jar is missing")
+            raise KafkaToolingError(
+                f"Maven finished but kafka_{SCALA_VERSION}-{version}.jar is missing"
+            )
         if libdir.exists():
             shutil.rmtree(libdir)
         staged.rename(libdir)
@@ -337,7 +339,10 @@ class KafkaCluster:
                 start_new_session=True,
             )
         logger.info(
-            "started kafka node node_id=%d port=%d pid=%d", node.node_id, node.port, node.process.pid
+            "started kafka node node_id=%d port=%d pid=%d",
+            node.node_id,
+            node.port,
+            node.process.pid,
         )
 
     def wait_ready(self, *, timeout: float = 120.0) -> None:
@@ -356,7 +361,7 @@ class KafkaCluster:
                     )
             try:
                 admin = AdminClient(
-                    {"bootstrap.servers": self.bootstrap_servers, "logger": _quiet_client_logger}
+                    {"bootstrap.servers": self.bootstrap_servers, "logger": _quiet_client_logger}  # type: ignore[dict-item]
                 )
                 metadata = admin.list_topics(timeout=2)
                 seen = set(metadata.brokers)
@@ -367,9 +372,7 @@ class KafkaCluster:
                 last_error = str(exc)
             time.sleep(0.3)
         tails = "\n".join(node.log_tail() for node in self.nodes)
-        raise KafkaToolingError(
-            f"kafka not ready after {timeout:.0f}s ({last_error})\n{tails}"
-        )
+        raise KafkaToolingError(f"kafka not ready after {timeout:.0f}s ({last_error})\n{tails}")
 
     def stop_node(self, node_id: int, *, kill: bool = False, timeout: float = 30.0) -> None:
         node = self._node(node_id)
@@ -409,10 +412,10 @@ class KafkaCluster:
     def create_topics(self, topics: dict[str, int], *, timeout: float = 30.0) -> None:
         """Create ``{name: partitions}`` topics; existing ones are left as they are."""
         from confluent_kafka import KafkaError, KafkaException
-        from confluent_kafka.admin import AdminClient, NewTopic
+        from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
         admin = AdminClient(
-            {"bootstrap.servers": self.bootstrap_servers, "logger": _quiet_client_logger}
+            {"bootstrap.servers": self.bootstrap_servers, "logger": _quiet_client_logger}  # type: ignore[dict-item]
         )
         replication = min(3, self.brokers)
         futures = admin.create_topics(

@@ -7,7 +7,8 @@ import pathlib
 
 
 def cache_dir() -> pathlib.Path:
-    """``$HELLO_CACHE_DIR``, else ``$XDG_CACHE_HOME/hello-platform``, else ``~/.cache/hello-platform``."""
+    """``$HELLO_CACHE_DIR``, else ``$XDG_CACHE_HOME/hello-platform``, else
+    ``~/.cache/hello-platform``."""
     explicit = os.environ.get("HELLO_CACHE_DIR")
     if explicit:
         return pathlib.Path(explicit).expanduser()

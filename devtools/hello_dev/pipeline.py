@@ -55,7 +55,9 @@ class ServiceProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        logger.info("started service name=%s pid=%d log=%s", self.name, self.process.pid, self.log_path)
+        logger.info(
+            "started service name=%s pid=%d log=%s", self.name, self.process.pid, self.log_path
+        )
 
     @property
     def running(self) -> bool:
@@ -159,10 +161,12 @@ def wait_http_ready(service: ServiceProcess, port: int, *, timeout: float = 60.0
     url = f"http://127.0.0.1:{port}/readyz"
     while time.monotonic() < deadline:
         service.check_alive()
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback URL
-                if response.status == 200:
-                    return
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(url, timeout=1) as response,
+        ):
+            if response.status == 200:
+                return
         time.sleep(0.2)
     raise ServiceStartError(f"{service.name} not ready after {timeout:.0f}s:\n{service.log_tail()}")
 

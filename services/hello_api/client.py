@@ -1,7 +1,7 @@
 """``hello``: a small command-line client for the API.
 
-    hello say Alice                      # -> Hello, Alice!
-    hello --target 127.0.0.1:50051 say Bob --verbose
+hello say Alice                      # -> Hello, Alice!
+hello --target 127.0.0.1:50051 say Bob --verbose
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def say(obj: dict[str, object], name: str, verbose: bool) -> None:
     target = str(obj["target"])
     timeout = float(obj["timeout"])  # type: ignore[arg-type]
     with grpc.insecure_channel(target) as channel:
-        stub = hello_pb2_grpc.HelloApiStub(channel)
+        stub = hello_pb2_grpc.HelloApiStub(channel)  # type: ignore[no-untyped-call]
         try:
             reply = stub.SayHello(hello_pb2.HelloRequest(name=name), timeout=timeout)
         except grpc.RpcError as exc:

@@ -69,11 +69,20 @@ class Publisher:
             return
         level = logging.ERROR if error.fatal() else logging.DEBUG
         logger.log(
-            level, "kafka client error code=%s reason=%s fatal=%s", error.name(), error.str(), error.fatal()
+            level,
+            "kafka client error code=%s reason=%s fatal=%s",
+            error.name(),
+            error.str(),
+            error.fatal(),
         )
 
     async def publish(
-        self, *, key: bytes, value: bytes, headers: list[tuple[str, bytes]], timestamp_ms: int
+        self,
+        *,
+        key: bytes,
+        value: bytes,
+        headers: list[tuple[str, str | bytes | None]],
+        timestamp_ms: int,
     ) -> Delivery:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Delivery] = loop.create_future()

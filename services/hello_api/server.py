@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
-from hello_api.publisher import PublishError, Publisher, QueueFullError
+from hello_api.publisher import Publisher, PublishError, QueueFullError
 from hello_api.settings import ApiSettings
 from hello_api.validation import validate_name
 from hello_core import telemetry
@@ -75,7 +75,10 @@ class HelloApiServicer(hello_pb2_grpc.HelloApiServicer):
         ) as span:
             span.set_attribute("messaging.message.id", message_id)
             span.set_attribute("messaging.destination.name", self._publisher.topic)
-            headers = [("content-type", REQUEST_CONTENT_TYPE.encode()), *telemetry.inject_headers()]
+            headers: list[tuple[str, str | bytes | None]] = [
+                ("content-type", REQUEST_CONTENT_TYPE.encode()),
+                *telemetry.inject_headers(),
+            ]
             publish = self._publisher.publish(
                 key=message_id.encode(),
                 value=envelope.encode(),
@@ -150,7 +153,8 @@ class ApiServer:
             maximum_concurrent_rpcs=settings.max_concurrent_calls,
             options=[("grpc.so_reuseport", 0)],
         )
-        hello_pb2_grpc.add_HelloApiServicer_to_server(HelloApiServicer(self.publisher), self.server)
+        servicer = HelloApiServicer(self.publisher)
+        hello_pb2_grpc.add_HelloApiServicer_to_server(servicer, self.server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server

@@ -29,7 +29,9 @@ def main() -> None:
     loop = ConsumerLoop(settings)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal received, finishing current batch signal=%s", signal.Signals(signum).name)
+        logger.info(
+            "signal received, finishing current batch signal=%s", signal.Signals(signum).name
+        )
         loop.stopping.set()
 
     signal.signal(signal.SIGTERM, on_signal)

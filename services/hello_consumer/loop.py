@@ -232,7 +232,7 @@ class ConsumerLoop:
                 offset=int(message.offset() or 0),
                 key=message.key(),
                 value=message.value(),
-                headers=list(message.headers() or []),
+                headers=_header_list(message.headers()),
             )
             output = self.processor.handle(record)
             if output.dead_letter:
@@ -323,10 +323,18 @@ class ConsumerLoop:
         logger.info("consumer stopped group=%s", self.settings.group_id)
 
 
-def _header_text(headers: list[tuple[str, bytes]], name: str) -> str:
+def _header_list(headers: object) -> list[tuple[str, str | bytes | None]]:
+    if not headers:
+        return []
+    if isinstance(headers, dict):
+        return list(headers.items())
+    return list(headers)  # type: ignore[call-overload, no-any-return]
+
+
+def _header_text(headers: list[tuple[str, str | bytes | None]], name: str) -> str:
     for key, value in headers:
         if key == name:
-            return value.decode("utf-8", "replace")
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     return ""
 
 

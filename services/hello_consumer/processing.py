@@ -27,7 +27,7 @@ from hello_core.envelope import (
 )
 from hello_core.errors import EnvelopeError, ProcessingError, RetryableError
 
-Headers = list[tuple[str, bytes]]
+Headers = list[tuple[str, str | bytes | None]]
 
 # Dead-letter reasons come from exceptions that may quote the record.
 MAX_REASON_CHARS = 512
@@ -131,7 +131,9 @@ class Processor:
     def _count_retry(self, _state: tenacity.RetryCallState) -> None:
         self.retries += 1
 
-    def dead_letter(self, record: InputRecord, error: BaseException, *, attempts: int) -> OutputRecord:
+    def dead_letter(
+        self, record: InputRecord, error: BaseException, *, attempts: int
+    ) -> OutputRecord:
         """The original record, unchanged, with headers saying where it came from and why."""
         reason = f"{type(error).__name__}: {error}"[:MAX_REASON_CHARS]
         headers: Headers = [

@@ -43,7 +43,10 @@ class ConsumerSettings(BaseSettings):
         0.5, gt=0, le=10, description="Longest wait for the first record of a batch."
     )
     max_attempts: int = Field(
-        3, ge=1, le=100, description="Tries of a retryable processing failure before dead-lettering."
+        3,
+        ge=1,
+        le=100,
+        description="Tries of a retryable processing failure before dead-lettering.",
     )
     retry_backoff_seconds: float = Field(0.1, ge=0, description="First retry delay; doubles.")
     retry_backoff_max_seconds: float = Field(2.0, ge=0)
@@ -51,9 +54,7 @@ class ConsumerSettings(BaseSettings):
     stall_seconds: float = Field(
         60.0, gt=0, description="/livez fails when the poll loop has not turned for this long."
     )
-    kafka: KafkaSettings = Field(
-        default_factory=lambda: KafkaSettings(client_id="hello-consumer")
-    )
+    kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings(client_id="hello-consumer"))
     log: LoggingSettings = Field(default_factory=LoggingSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 

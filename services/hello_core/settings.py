@@ -88,8 +88,7 @@ def load_settings(settings_cls: type[S]) -> S:
         return settings_cls()
     except pydantic.ValidationError as exc:
         problems = [
-            f"{env_name(settings_cls, tuple(err['loc']))}: {err['msg']}"
-            f" (got {err['input']!r})"
+            f"{env_name(settings_cls, tuple(err['loc']))}: {err['msg']} (got {err['input']!r})"
             if not isinstance(err["input"], dict)
             else f"{env_name(settings_cls, tuple(err['loc']))}: {err['msg']}"
             for err in exc.errors()

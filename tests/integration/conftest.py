@@ -7,11 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from hello_dev.kafka import KafkaCluster
-
-try:
-    from tests.integration.conftest_kube import *  # noqa: F403 - kube_apiserver fixture
-except ImportError:  # the Kubernetes tooling is optional for Kafka-only runs
-    pass
+from tests.integration.conftest_kube import *  # noqa: F403 - the kube_apiserver fixture
 
 
 @pytest.fixture(scope="session")
