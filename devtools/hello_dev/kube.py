@@ -28,9 +28,11 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import ctypes
 import datetime
 import fcntl
 import hashlib
+import http.client
 import ipaddress
 import json
 import logging
@@ -40,11 +42,10 @@ import shutil
 import signal
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType, TracebackType
@@ -76,6 +77,7 @@ DEFAULT_START_TIMEOUT = 90.0
 DEFAULT_STOP_TIMEOUT = 15.0
 _LOG_TAIL_LINES = 40
 _HEARTBEAT_SECONDS = 60.0
+_START_ATTEMPTS = 3
 
 
 class KubeError(RuntimeError):
@@ -248,6 +250,7 @@ def _build_one(spec: _BuildSpec, *, go: str, env: dict[str, str], timeout: float
         str(min(2, os.cpu_count() or 1)),
         "-mod=readonly",
         "-trimpath",
+        "-buildvcs=false",
         "-ldflags",
         spec.ldflags,
         "-o",
@@ -629,6 +632,45 @@ def _stop_process(proc: subprocess.Popen[bytes], name: str, timeout: float) -> N
     logger.info("kube process stopped name=%s pid=%d rc=%s", name, proc.pid, proc.returncode)
 
 
+def _loopback_get(
+    port: int, path: str, *, context: ssl.SSLContext | None, timeout: float
+) -> tuple[int, str]:
+    """GET ``path`` from 127.0.0.1:``port`` (HTTPS when ``context`` is given)."""
+    conn: http.client.HTTPConnection
+    if context is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    else:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode("utf-8", errors="replace")
+    finally:
+        conn.close()
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """On Linux, have the kernel SIGTERM a child when this process dies without running
+    ``stop()`` (e.g. SIGKILL or SIGTERM of pytest). Only from the main thread: the signal
+    fires when the *thread* that started the child exits."""
+    if (
+        not sys.platform.startswith("linux")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def set_pdeathsig() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+    return set_pdeathsig
+
+
 class KubeApiServer:
     """etcd + kube-apiserver on free 127.0.0.1 ports in a temporary directory.
 
@@ -722,11 +764,30 @@ class KubeApiServer:
         self.stop()
 
     def start(self) -> KubeApiServer:
-        """Start etcd and kube-apiserver; return once ``/readyz`` answers ok."""
+        """Start etcd and kube-apiserver; return once ``/readyz`` answers ok.
+
+        Ports are picked free just before use; if another process grabs one in between, the
+        start is retried on new ports (up to three attempts)."""
+        binaries = self.binaries
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            self._make_workdir()
+            try:
+                self._start(binaries)
+                return self
+            except KubeStartError as exc:
+                self.stop()
+                if "address already in use" not in str(exc) or attempt == _START_ATTEMPTS:
+                    raise
+                logger.warning("kube start retry reason=port_in_use attempt=%d", attempt)
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
+
+    def _make_workdir(self) -> None:
         with self._lock:
             if self._workdir is not None:
                 raise KubeError("KubeApiServer is already started")
-            binaries = self.binaries
             parent = self._workdir_parent
             if parent is not None:
                 parent.mkdir(parents=True, exist_ok=True)
@@ -734,12 +795,6 @@ class KubeApiServer:
                 tempfile.mkdtemp(prefix="hello-kube-", dir=str(parent) if parent else None)
             )
             atexit.register(self.stop)
-        try:
-            self._start(binaries)
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     def _start(self, binaries: KubeBinaries) -> None:
         started = time.monotonic()
@@ -769,7 +824,8 @@ class KubeApiServer:
         self._etcd = self._spawn("etcd", etcd_cmd, self.etcd_log_path)
         self._wait_http(
             "etcd",
-            f"{etcd_url}/health",
+            etcd_client_port,
+            "/health",
             deadline=deadline,
             proc=self._etcd,
             log_path=self.etcd_log_path,
@@ -815,7 +871,8 @@ class KubeApiServer:
         )
         self._wait_http(
             "kube-apiserver",
-            f"{self.url}/readyz",
+            port,
+            "/readyz",
             deadline=deadline,
             proc=self._apiserver,
             log_path=self.apiserver_log_path,
@@ -842,6 +899,7 @@ class KubeApiServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop them in order
+            preexec_fn=_parent_death_signal(),
         )
         logger.info("kube process started name=%s pid=%d", name, proc.pid)
         return proc
@@ -855,7 +913,8 @@ class KubeApiServer:
     def _wait_http(
         self,
         name: str,
-        url: str,
+        port: int,
+        path: str,
         *,
         deadline: float,
         proc: subprocess.Popen[bytes],
@@ -863,32 +922,31 @@ class KubeApiServer:
         context: ssl.SSLContext | None,
         ok: Callable[[str], bool],
     ) -> None:
+        url = f"{'https' if context else 'http'}://127.0.0.1:{port}{path}"
         last = "no answer yet"
         while True:
             rc = proc.poll()
             if rc is not None:
                 raise KubeStartError(
                     f"{name} exited with code {rc} before it was ready ({url}); "
-                    f"log {log_path}:\n{_file_tail(log_path)}"
+                    f"log {log_path}{self._kept_hint()}:\n{_file_tail(log_path)}"
                 )
             try:
-                with urllib.request.urlopen(url, timeout=2, context=context) as resp:
-                    body = resp.read().decode("utf-8", errors="replace")
-                    if resp.status == 200 and ok(body):
-                        return
-                    last = f"HTTP {resp.status}: {body[:200]}"
-            except urllib.error.HTTPError as exc:
-                with exc:
-                    detail = exc.read().decode("utf-8", errors="replace")
-                last = f"HTTP {exc.code}: {_tail(detail, 8)}"
-            except (urllib.error.URLError, OSError) as exc:
+                status, body = _loopback_get(port, path, context=context, timeout=2)
+                if status == 200 and ok(body):
+                    return
+                last = f"HTTP {status}: {_tail(body, 8)}"
+            except (http.client.HTTPException, OSError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
             if time.monotonic() > deadline:
                 raise KubeStartError(
                     f"{name} was not ready after {self.start_timeout:.0f}s ({url}); last: {last}; "
-                    f"log {log_path}:\n{_file_tail(log_path)}"
+                    f"log {log_path}{self._kept_hint()}:\n{_file_tail(log_path)}"
                 )
             time.sleep(0.25)
+
+    def _kept_hint(self) -> str:
+        return "" if self.keep_workdir else " (removed on stop; keep_workdir=True keeps it)"
 
     def stop(self) -> None:
         """Stop kube-apiserver, then etcd (SIGTERM, SIGKILL after ``stop_timeout``); remove the
@@ -926,11 +984,15 @@ class KubeApiServer:
 
     def server_version(self) -> str:
         """``gitVersion`` reported by ``/version``."""
-        with urllib.request.urlopen(
-            f"{self.url}/version", timeout=5, context=self._admin_ssl_context()
-        ) as resp:
-            version: str = json.load(resp)["gitVersion"]
-            return version
+        if self._port is None:
+            raise KubeError("KubeApiServer is not started")
+        status, body = _loopback_get(
+            self._port, "/version", context=self._admin_ssl_context(), timeout=5
+        )
+        if status != 200:
+            raise KubeError(f"GET /version answered HTTP {status}: {_tail(body, 8)}")
+        version: str = json.loads(body)["gitVersion"]
+        return version
 
     def service_account_token(
         self,

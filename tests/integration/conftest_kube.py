@@ -15,6 +15,7 @@ import pathlib
 from collections.abc import Iterator
 
 import pytest
+
 from hello_dev.kube import KubeApiServer, KubeBinaries, ensure_binaries
 
 __all__ = ["kube_apiserver", "kube_binaries"]
