@@ -87,9 +87,8 @@ def kinds(docs: Docs) -> list[str]:
 
 
 def container(deployment: dict[str, Any], name: str) -> dict[str, Any]:
-    (found,) = [
-        c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == name
-    ]
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    (found,) = [c for c in containers if c["name"] == name]
     return found
 
 
