@@ -1,6 +1,6 @@
 """Helm v4, built from the Go module proxy for chart checks.
 
-``ensure_helm()`` returns a ``helm`` binary at::
+``ensure_helm()`` (or ``python -m hello_dev.helm``) returns a ``helm`` binary at::
 
     <cache>/helm/<version>/bin/helm
 
@@ -176,3 +176,19 @@ def _go_install(*, go: str, version: str, bin_dir: pathlib.Path, timeout: float)
         bin_dir / "helm",
         time.monotonic() - started,
     )
+
+
+def main() -> None:
+    """``python -m hello_dev.helm``: build helm if needed and print its path.
+
+    CI runs this before pytest so that no test timeout has to cover a cold build.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        print(ensure_helm())
+    except HelmToolingError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+
+
+if __name__ == "__main__":
+    main()
