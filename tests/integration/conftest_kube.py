@@ -4,9 +4,11 @@ Pull these in from tests/integration/conftest.py with::
 
     from tests.integration.conftest_kube import *  # noqa: F403
 
-The first use builds kube-apiserver and etcd from Go modules (many minutes cold on 2 cores;
-run ``python -m hello_dev.kube build`` beforehand in CI so no test timeout covers the build).
-Later runs reuse the cached binaries and start the server in a few seconds.
+The first use builds kube-apiserver and etcd from Go modules (about 6 minutes cold on 2 cores;
+``python -m hello_dev.kube build`` beforehand avoids that inside pytest). When the binaries are
+not cached yet, the collection hook below gives the first test that needs them a timeout long
+enough for the build, whichever test module that is. Later runs reuse the cached binaries and
+start the server in about 4 seconds.
 """
 
 from __future__ import annotations
@@ -16,9 +18,28 @@ from collections.abc import Iterator
 
 import pytest
 
-from hello_dev.kube import KubeApiServer, KubeBinaries, ensure_binaries
+from hello_dev.kube import (
+    DEFAULT_BUILD_TIMEOUT,
+    KubeApiServer,
+    KubeBinaries,
+    binaries_cached,
+    ensure_binaries,
+)
 
-__all__ = ["kube_apiserver", "kube_binaries"]
+__all__ = ["kube_apiserver", "kube_binaries", "pytest_collection_modifyitems"]
+
+_KUBE_FIXTURES = frozenset({"kube_apiserver", "kube_binaries"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """If a cold build is due, let the first test that triggers it run long enough for it
+    (pytest-timeout's limit covers fixture setup too)."""
+    if binaries_cached():
+        return
+    for item in items:
+        if _KUBE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.timeout(DEFAULT_BUILD_TIMEOUT + 600), append=False)
+            return
 
 
 @pytest.fixture(scope="session")

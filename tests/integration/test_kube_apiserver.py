@@ -17,11 +17,10 @@ from typing import Any, cast
 import pytest
 from kubernetes import client, config
 
-from hello_dev.kube import KUBE_VERSION, KubeApiServer, KubeBinaries, binaries_cached
+from hello_dev.kube import KUBE_VERSION, KubeApiServer, KubeBinaries
 
-# The first of these tests also sets up the session fixture, which builds kube-apiserver and
-# etcd from Go modules when they are not cached yet (20+ minutes cold on 2 cores).
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600 if binaries_cached() else 3600)]
+# A cold build of the binaries gets a longer timeout from conftest_kube's collection hook.
+pytestmark = pytest.mark.slow
 
 
 def _eventually(check: Callable[[], Any], *, timeout: float = 15.0) -> Any:
