@@ -8,8 +8,8 @@
 # rebuilds are reproducible; the tag alone moves with Debian security updates.
 #
 # No HEALTHCHECK on purpose: Kubernetes probes (gRPC health for the API,
-# HTTP /livez and /readyz for the others) decide liveness, and a Docker
-# HEALTHCHECK would only run a second, unused checker in every container.
+# HTTP endpoints for the others) decide liveness and readiness; a Docker
+# HEALTHCHECK would only run a second checker that Kubernetes ignores.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
