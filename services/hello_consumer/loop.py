@@ -106,7 +106,13 @@ class ConsumerLoop:
         settings = self.settings
         transactional_id = settings.effective_transactional_id()
         producer = Producer(
-            producer_config(settings.kafka, linger_ms=0, transactional_id=transactional_id)
+            producer_config(
+                settings.kafka,
+                linger_ms=0,
+                # librdkafka requires message.timeout.ms <= transaction.timeout.ms.
+                delivery_timeout_ms=settings.transaction_timeout_ms,
+                transactional_id=transactional_id,
+            )
             | {"transaction.timeout.ms": settings.transaction_timeout_ms}
         )
         logger.info("initialising transactions transactional_id=%s", transactional_id)
@@ -117,6 +123,7 @@ class ConsumerLoop:
                 group_id=settings.group_id,
                 auto_offset_reset=settings.auto_offset_reset,
             )
+            | {"session.timeout.ms": settings.session_timeout_ms}
         )
         consumer.subscribe(
             [settings.input_topic],

@@ -50,7 +50,18 @@ class ConsumerSettings(BaseSettings):
     )
     retry_backoff_seconds: float = Field(0.1, ge=0, description="First retry delay; doubles.")
     retry_backoff_max_seconds: float = Field(2.0, ge=0)
-    transaction_timeout_ms: int = Field(60_000, ge=1000)
+    transaction_timeout_ms: int = Field(
+        10_000,
+        ge=1000,
+        description="After a crash, readers of the output topic wait up to this long for "
+        "the broker to abort the dead instance's open transaction.",
+    )
+    session_timeout_ms: int = Field(
+        10_000,
+        ge=1000,
+        description="How soon the group reassigns a crashed instance's partitions "
+        "(librdkafka's session.timeout.ms; its default of 45 s stalls them longer).",
+    )
     stall_seconds: float = Field(
         60.0, gt=0, description="/livez fails when the poll loop has not turned for this long."
     )

@@ -1,0 +1,221 @@
+"""The API against a real broker: replies, status codes, health and reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from confluent_kafka import Consumer
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import REGISTRY
+
+from hello_api.server import ApiServer
+from hello_api.settings import ApiSettings
+from hello_core.envelope import GreetingRequest
+from hello_core.settings import KafkaSettings
+from hello_dev.kafka import KafkaCluster
+from hello_dev.ports import free_port
+from hello_proto import hello_pb2, hello_pb2_grpc
+
+TOPIC = "api-test-topic"
+
+# The original five-line contract; a client generated from it must keep working.
+LEGACY_PROTO = textwrap.dedent(
+    """\
+    syntax = "proto3";
+    package hello;
+    service HelloApi { rpc SayHello (HelloRequest) returns (HelloReply); }
+    message HelloRequest { string name = 1; }
+    message HelloReply { string message = 1; }
+    """
+)
+
+
+def settings_for(bootstrap: str, **overrides: object) -> ApiSettings:
+    return ApiSettings(
+        listen_address=f"127.0.0.1:{free_port()}",
+        topic=TOPIC,
+        http_port=0,
+        kafka=KafkaSettings(bootstrap_servers=bootstrap),
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+async def running(settings: ApiSettings) -> AsyncIterator[tuple[ApiServer, grpc.aio.Channel]]:
+    api = ApiServer(settings)
+    await api.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{api.port}")
+    try:
+        yield api, channel
+    finally:
+        await channel.close()
+        await api.stop()
+
+
+@pytest.fixture
+async def api(kafka: KafkaCluster) -> AsyncIterator[tuple[ApiServer, grpc.aio.Channel]]:
+    kafka.create_topics({TOPIC: 2})
+    async for pair in running(settings_for(kafka.bootstrap_servers)):
+        yield pair
+
+
+@pytest.fixture
+async def api_without_broker() -> AsyncIterator[tuple[ApiServer, grpc.aio.Channel]]:
+    dead = f"127.0.0.1:{free_port()}"
+    settings = settings_for(dead, delivery_timeout_ms=1500, max_queue_messages=1)
+    settings.shutdown_grace_seconds = 1
+    async for pair in running(settings):
+        yield pair
+
+
+def calls(code: str) -> float:
+    return REGISTRY.get_sample_value("hello_api_calls_total", {"code": code}) or 0.0
+
+
+async def test_reply_comes_after_the_broker_stored_the_message(
+    api: tuple[ApiServer, grpc.aio.Channel], kafka: KafkaCluster
+) -> None:
+    _, channel = api
+    stub = hello_pb2_grpc.HelloApiStub(channel)
+    reply = await stub.SayHello(hello_pb2.HelloRequest(name="Zoë"), timeout=10)
+    assert reply.message == "Hello, Zoë!"
+    assert reply.topic == TOPIC
+    assert len(reply.message_id) == 32
+
+    consumer = Consumer(
+        {"bootstrap.servers": kafka.bootstrap_servers, "group.id": "api-test-reader"}
+    )
+    from confluent_kafka import TopicPartition
+
+    consumer.assign([TopicPartition(TOPIC, reply.partition, reply.offset)])
+    message = await asyncio.to_thread(consumer.poll, 10)
+    consumer.close()
+    assert message is not None and message.error() is None
+    assert message.key() == reply.message_id.encode()
+    request = GreetingRequest.decode(message.value())
+    assert (request.id, request.name) == (reply.message_id, "Zoë")
+    headers = dict(message.headers() or [])
+    assert headers["content-type"] == b"application/vnd.hello.greeting-request.v1+json"
+    assert message.timestamp()[1] == request.produced_at_ms
+
+
+@pytest.mark.parametrize(
+    ("name", "detail"),
+    [
+        ("", "name must not be empty or only whitespace"),
+        ("x" * 300, "name is 300 characters long; the maximum is 256"),
+        ("bell\x07", "name contains control character U+0007 at position 4"),
+    ],
+)
+async def test_bad_names_are_invalid_argument_with_the_reason(
+    api: tuple[ApiServer, grpc.aio.Channel], name: str, detail: str
+) -> None:
+    stub = hello_pb2_grpc.HelloApiStub(api[1])
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.SayHello(hello_pb2.HelloRequest(name=name), timeout=5)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details() == detail
+
+
+async def test_broker_down_is_unavailable(
+    api_without_broker: tuple[ApiServer, grpc.aio.Channel],
+) -> None:
+    stub = hello_pb2_grpc.HelloApiStub(api_without_broker[1])
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.SayHello(hello_pb2.HelloRequest(name="Ada"), timeout=10)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "Kafka did not acknowledge the message" in (info.value.details() or "")
+
+
+async def test_full_producer_queue_is_resource_exhausted(
+    api_without_broker: tuple[ApiServer, grpc.aio.Channel],
+) -> None:
+    stub = hello_pb2_grpc.HelloApiStub(api_without_broker[1])
+    # The first call fills the one-message queue while no broker answers.
+    first = asyncio.ensure_future(stub.SayHello(hello_pb2.HelloRequest(name="a"), timeout=10))
+    await asyncio.sleep(0.3)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.SayHello(hello_pb2.HelloRequest(name="b"), timeout=10)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "queue is full" in (info.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await first
+
+
+async def test_client_deadline_is_honoured_by_the_server(
+    api_without_broker: tuple[ApiServer, grpc.aio.Channel],
+) -> None:
+    stub = hello_pb2_grpc.HelloApiStub(api_without_broker[1])
+    before = calls("DEADLINE_EXCEEDED")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.SayHello(hello_pb2.HelloRequest(name="Ada"), timeout=0.4)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # The server's own timer fired (not only the client's), so it stopped waiting.
+    for _ in range(20):
+        if calls("DEADLINE_EXCEEDED") == before + 1:
+            break
+        await asyncio.sleep(0.05)
+    assert calls("DEADLINE_EXCEEDED") == before + 1
+
+
+async def test_health_and_reflection_are_served(api: tuple[ApiServer, grpc.aio.Channel]) -> None:
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
+
+    health = health_pb2_grpc.HealthStub(api[1])
+    for service in ("", "hello.HelloApi"):
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    with grpc.insecure_channel(f"127.0.0.1:{api[0].port}") as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        services = await asyncio.to_thread(lambda: set(database.get_services()))
+    assert {"hello.HelloApi", "grpc.health.v1.Health"} <= services
+
+
+async def test_client_generated_from_the_original_five_line_proto_gets_its_reply(
+    api: tuple[ApiServer, grpc.aio.Channel], tmp_path: pathlib.Path
+) -> None:
+    (tmp_path / "hello.proto").write_text(LEGACY_PROTO)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{tmp_path}",
+            f"--python_out={tmp_path}",
+            f"--grpc_python_out={tmp_path}",
+            str(tmp_path / "hello.proto"),
+        ],
+        check=True,
+    )
+    script = textwrap.dedent(
+        f"""\
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import grpc, hello_pb2, hello_pb2_grpc
+        with grpc.insecure_channel("127.0.0.1:{api[0].port}") as channel:
+            reply = hello_pb2_grpc.HelloApiStub(channel).SayHello(
+                hello_pb2.HelloRequest(name="Legacy"), timeout=10)
+        print(reply.message)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Hello, Legacy!\n"
