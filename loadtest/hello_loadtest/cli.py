@@ -23,10 +23,10 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from hello_core import logs
-from hello_core.settings import load_settings
 from rich.console import Console
 
+from hello_core import logs
+from hello_core.settings import load_settings
 from hello_loadtest import schedule
 from hello_loadtest.execute import VerifyOptions, execute
 from hello_loadtest.kafka_reader import VerificationError
@@ -85,7 +85,8 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options every scenario shares."""
     options = [
         click.option(
-            "-t", "--target", default=DEFAULT_TARGET, show_default=True, help="host:port of the API."
+            "-t", "--target", default=DEFAULT_TARGET, show_default=True,
+            help="host:port of the API.",
         ),
         click.option("--tls/--plaintext", default=False, help="Use TLS (default: plaintext)."),
         click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="PEM CA."),

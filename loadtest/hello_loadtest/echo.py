@@ -15,11 +15,12 @@ import uuid
 
 import click
 import grpc  # type: ignore[import-untyped]
+
 from hello_proto import hello_pb2, hello_pb2_grpc
 
 
 class EchoServicer(hello_pb2_grpc.HelloApiServicer):
-    async def SayHello(
+    async def SayHello(  # noqa: N802 - name fixed by the proto
         self, request: hello_pb2.HelloRequest, unused_context: grpc.aio.ServicerContext
     ) -> hello_pb2.HelloReply:
         return hello_pb2.HelloReply(

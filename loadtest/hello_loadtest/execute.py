@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from hello_core.settings import KafkaSettings
-
 from hello_loadtest.kafka_reader import GreetingReader
 from hello_loadtest.report import (
     Report,

@@ -17,11 +17,11 @@ import time
 import uuid
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
 from hello_core.envelope import Greeting
 from hello_core.errors import EnvelopeError
 from hello_core.kafka import consumer_config
 from hello_core.settings import KafkaSettings
-
 from hello_loadtest.verify import Delivered
 
 logger = logging.getLogger(__name__)

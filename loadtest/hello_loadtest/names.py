@@ -39,7 +39,7 @@ def name_generator(
     if kind == "random":
 
         def random_name(index: int) -> str:
-            rng = random.Random(seed * 1_000_003 + index)
+            rng = random.Random(seed * 1_000_003 + index)  # noqa: S311 - test data, not secrets
             return "".join(rng.choices(_ALPHABET, k=length))
 
         return random_name

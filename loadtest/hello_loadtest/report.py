@@ -13,6 +13,7 @@ per second.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -213,9 +214,11 @@ def scenario_info(scenario: Scenario, arrivals: str) -> ScenarioInfo:
     )
 
 
-def _timeline(merged: Merged) -> Timeline:
+def _timeline(merged: Merged, duration_s: float) -> Timeline:
     points = []
-    last = max(merged.intervals, default=-1)
+    # The whole scheduled duration, even when its last intervals saw no calls.
+    covering = math.ceil(round(duration_s / merged.interval_s, 9)) - 1
+    last = max(max(merged.intervals, default=-1), covering)
     for key in range(last + 1):
         # An interval in which nothing was due or sent still gets a point, so
         # plots show the gap (a burst's idle phase at rate 0, for instance).
@@ -314,7 +317,7 @@ def build_report(
             processes=len(merged.cpu_utilization),
             cpu_utilization=[round(c, 3) for c in merged.cpu_utilization],
         ),
-        timeline=_timeline(merged),
+        timeline=_timeline(merged, scenario.duration_s),
         verification=verification,
         thresholds=thresholds or ThresholdSummary(passed=True, results=[]),
         latency_hdr=merged.latency.encode().decode(),

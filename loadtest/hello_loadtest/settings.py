@@ -9,9 +9,10 @@ options take precedence.
 from __future__ import annotations
 
 import pydantic
-from hello_core.settings import ENV_NESTED_DELIMITER, KafkaSettings
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hello_core.settings import ENV_NESTED_DELIMITER, KafkaSettings
 
 
 class LoadSettings(BaseSettings):

@@ -73,8 +73,10 @@ def evaluate(report: Report, thresholds: Thresholds) -> ThresholdSummary:
         actual = figure(report)
         if actual is None:
             passed = False
+        elif upper:
+            passed = actual <= limit
         else:
-            passed = actual <= limit if upper else actual >= limit
+            passed = actual >= limit
         results.append(ThresholdResult(name=name, limit=limit, actual=actual, passed=passed))
     return ThresholdSummary(passed=all(r.passed for r in results), results=results)
 

@@ -19,7 +19,6 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]
-from hello_proto import hello_pb2, hello_pb2_grpc
 
 from hello_loadtest.dispatch import CallResult, LoopClock, run_closed, run_open
 from hello_loadtest.names import NameKind, name_generator
@@ -32,6 +31,7 @@ from hello_loadtest.schedule import (
     shard,
 )
 from hello_loadtest.stats import Recorder
+from hello_proto import hello_pb2, hello_pb2_grpc
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 import asyncio
 
 import pytest
+
 from hello_loadtest.dispatch import run_closed, run_open
 from hello_loadtest.schedule import arrivals, constant
 from hello_loadtest.stats import Recorder, percentiles

@@ -1,4 +1,5 @@
 import pytest
+
 from hello_loadtest.names import MAX_NAME_CHARS, name_generator
 
 

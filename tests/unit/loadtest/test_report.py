@@ -3,10 +3,13 @@ import pathlib
 
 import jsonschema
 import pytest
-from hello_loadtest.report import Report, schema_text
+
+from hello_loadtest.report import Report, build_report, scenario_info, schema_text
+from hello_loadtest.schedule import constant
+from hello_loadtest.stats import Recorder, merge
 
 from .hdr import hdr
-from .reports import sample_report
+from .reports import run_config, sample_report
 
 SCHEMA_FILE = pathlib.Path(__file__).parents[3] / "loadtest" / "report.schema.json"
 
@@ -67,3 +70,18 @@ def test_the_schema_rejects_a_report_missing_a_field_or_with_a_wrong_type():
 def test_a_report_survives_a_json_round_trip():
     report = sample_report()
     assert Report.model_validate_json(report.model_dump_json()) == report
+
+
+def test_the_timeline_covers_the_whole_duration_even_when_the_end_was_idle():
+    report = sample_report()
+    assert [p.t_s for p in report.timeline.points] == [0, 1]
+    # The sample's 20 calls all sit in the first 2 s of 2 s; pad it with idle time.
+    longer = build_report(
+        merge([Recorder().export()]),
+        scenario=scenario_info(constant(10, 3), "uniform"),
+        config=run_config(),
+        started_at="2026-01-01T00:00:00Z",
+        finished_at="2026-01-01T00:00:03Z",
+    )
+    assert [p.t_s for p in longer.timeline.points] == [0, 1, 2]
+    assert all(p.sent == 0 for p in longer.timeline.points)

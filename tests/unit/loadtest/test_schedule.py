@@ -2,6 +2,7 @@ import itertools
 import math
 
 import pytest
+
 from hello_loadtest.schedule import (
     Phase,
     arrivals,
@@ -114,7 +115,7 @@ def test_shards_partition_the_schedule_without_overlap():
 
 
 def test_shard_rejects_a_worker_outside_the_pool():
-    with pytest.raises(ValueError, match="not in 0..1"):
+    with pytest.raises(ValueError, match=r"not in 0\.\.1"):
         list(shard([], 2, 2))
 
 

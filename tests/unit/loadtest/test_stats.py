@@ -1,4 +1,5 @@
 import pytest
+
 from hello_loadtest.stats import (
     Recorder,
     generator_verdict,

@@ -1,4 +1,5 @@
 import pytest
+
 from hello_loadtest.thresholds import (
     EXIT_OK,
     EXIT_THRESHOLDS_FAILED,
