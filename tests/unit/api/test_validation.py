@@ -28,7 +28,12 @@ def test_refuses_names_over_the_maximum_and_says_both_lengths() -> None:
 
 @pytest.mark.parametrize(
     ("name", "code", "position"),
-    [("a\x00b", "U+0000", 1), ("line\nbreak", "U+000A", 4), ("\x1b[31mred", "U+001B", 0), ("x\x7f", "U+007F", 1)],
+    [
+        ("a\x00b", "U+0000", 1),
+        ("line\nbreak", "U+000A", 4),
+        ("\x1b[31mred", "U+001B", 0),
+        ("x\x7f", "U+007F", 1),
+    ],
 )
 def test_refuses_control_characters_naming_code_and_position(
     name: str, code: str, position: int

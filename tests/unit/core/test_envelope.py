@@ -58,7 +58,10 @@ def test_message_ids_are_32_hex_digits_and_unique() -> None:
         (b'{"v": 2, "id": "x", "name": "n", "produced_at_ms": 1}', "unsupported schema version 2"),
         (b'{"id": "x", "name": "n", "produced_at_ms": 1}', "unsupported schema version None"),
         (b'{"v": 1, "id": 7, "name": "n", "produced_at_ms": 1}', "field 'id' must be str"),
-        (b'{"v": 1, "id": "x", "name": "n", "produced_at_ms": true}', "'produced_at_ms' must be int"),
+        (
+            b'{"v": 1, "id": "x", "name": "n", "produced_at_ms": true}',
+            "'produced_at_ms' must be int",
+        ),
         (b'{"v": 1, "id": "x", "produced_at_ms": 1}', "field 'name' must be str, got None"),
     ],
 )

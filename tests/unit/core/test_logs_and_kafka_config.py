@@ -84,5 +84,5 @@ def test_sasl_settings_are_passed_with_librdkafka_names() -> None:
 
 @pytest.mark.parametrize("servers", ["", "host", "host:abc", ":9092", "h:0", "h:70000"])
 def test_bootstrap_servers_must_be_host_port(servers: str) -> None:
-    with pytest.raises(ValueError, match="host:port|at least one"):
+    with pytest.raises(ValueError, match=r"host:port|at least one"):
         KafkaSettings(bootstrap_servers=servers)

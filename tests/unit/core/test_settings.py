@@ -53,8 +53,13 @@ def test_errors_name_each_bad_environment_variable(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConfigError) as info:
         load_settings(ApiSettings)
     message = str(info.value)
-    assert "HELLO_API_HTTP_PORT: Input should be less than or equal to 65535 (got '70000')" in message
-    assert "HELLO_API_KAFKA__BOOTSTRAP_SERVERS: Value error, 'no-port-here' is not host:port" in message
+    assert (
+        "HELLO_API_HTTP_PORT: Input should be less than or equal to 65535 (got '70000')" in message
+    )
+    assert (
+        "HELLO_API_KAFKA__BOOTSTRAP_SERVERS: Value error, 'no-port-here' is not host:port"
+        in message
+    )
     assert "HELLO_API_LOG__LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'" in message
 
 
