@@ -336,3 +336,13 @@ def render(
     print_summary(report, Console())
     write_plots(report, html_path=html_path, png_path=png_path)
     sys.exit(exit_code(report))
+
+
+def _register_bench() -> None:
+    # Imported here so that bench's own imports stay off the scenario commands' path.
+    from hello_loadtest.bench import bench
+
+    main.add_command(bench)
+
+
+_register_bench()
