@@ -34,7 +34,11 @@ SCHEMA_VERSION = 1
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown fields are ignored, not refused: a report from a newer 1.x tool
+    # still loads here and still validates against an older schema file.
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, json_schema_serialization_defaults_required=True
+    )
 
 
 class LatencySummary(_Model):
@@ -185,7 +189,8 @@ class Report(_Model):
 
 
 def json_schema() -> dict[str, Any]:
-    schema = Report.model_json_schema()
+    # Serialization mode: fields with defaults are always written, so required.
+    schema = Report.model_json_schema(mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://hello-platform.dev/schemas/loadtest-report-v1.json"
     return schema

@@ -85,3 +85,11 @@ def test_the_timeline_covers_the_whole_duration_even_when_the_end_was_idle():
     )
     assert [p.t_s for p in longer.timeline.points] == [0, 1, 2]
     assert all(p.sent == 0 for p in longer.timeline.points)
+
+
+def test_a_report_from_a_newer_tool_with_extra_fields_still_loads_and_validates():
+    document = json.loads(sample_report().model_dump_json())
+    document["added_later"] = {"anything": 1}
+    document["requests"]["retried"] = 3
+    jsonschema.validate(document, json.loads(SCHEMA_FILE.read_text()))
+    assert Report.model_validate(document).requests.ok == 20
