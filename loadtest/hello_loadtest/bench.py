@@ -116,6 +116,7 @@ class BenchSettings:
     processes: int
     connections: int
     deadline_s: float = 1.0
+    prime_s: float = 5.0
 
 
 def _plan(scenario: schedule.Scenario, settings: BenchSettings) -> WorkerPlan:
@@ -143,6 +144,11 @@ def sweep(
     address: str, rates: list[float], settings: BenchSettings, criteria: Criteria, console: Console
 ) -> list[Step]:
     steps = []
+    if settings.prime_s > 0 and rates:
+        # A cold pipeline (JIT, connections, producer batches) misses its first
+        # step; a discarded run at the lowest rate warms it up.
+        prime = schedule.constant(min(rates), settings.prime_s)
+        execute(_plan(prime, settings), Target(address))
     for rate in sorted(rates):
         scenario = schedule.constant(rate, settings.step_s, warmup_s=settings.warmup_s)
         report = execute(_plan(scenario, settings), Target(address))
@@ -278,6 +284,13 @@ def _floats(text: str) -> list[float]:
 )
 @click.option("--step", "step_text", default="5s", show_default=True, help="Length of each step.")
 @click.option("--warmup", "warmup_text", default="1s", show_default=True)
+@click.option(
+    "--prime",
+    "prime_text",
+    default="5s",
+    show_default=True,
+    help="Discarded run at the lowest rate before each sweep.",
+)
 @click.option("-p", "--processes", default=1, show_default=True, type=click.IntRange(1, 8))
 @click.option("-c", "--connections", default=1, show_default=True, type=click.IntRange(1, 16))
 @click.option("--max-p99-ms", default=50.0, show_default=True)
@@ -297,7 +310,7 @@ def _floats(text: str) -> list[float]:
 )
 @click.option("--json-summary", type=click.Path(dir_okay=False, path_type=pathlib.Path))
 def bench(
-    rates: str, step_text: str, warmup_text: str, processes: int, connections: int,
+    rates: str, step_text: str, warmup_text: str, prime_text: str, processes: int, connections: int,
     max_p99_ms: float, api_target: str | None, bootstrap_servers: str | None, output_topic: str,
     e2e_rates: str, with_ghz: bool, ghz_rate: float, ghz_concurrency: int, proto: pathlib.Path,
     json_summary: pathlib.Path | None,
@@ -306,7 +319,11 @@ def bench(
     logging.basicConfig(level=logging.WARNING)
     console = Console()
     settings = BenchSettings(
-        parse_duration(step_text), parse_duration(warmup_text), processes, connections
+        parse_duration(step_text),
+        parse_duration(warmup_text),
+        processes,
+        connections,
+        prime_s=parse_duration(prime_text),
     )
     criteria = Criteria(max_p99_ms=max_p99_ms)
     summary: dict[str, Any] = {"settings": asdict(settings), "criteria": asdict(criteria)}
