@@ -31,13 +31,16 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
 from hello_consumer.processing import InputRecord, OutputRecord, Processor
 from hello_consumer.settings import ConsumerSettings
+from hello_core import telemetry
 from hello_core.kafka import consumer_config, producer_config
 
 logger = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 MESSAGES = Counter(
     "hello_consumer_messages_total", "Input records handled, by outcome.", ["outcome"]
@@ -241,7 +244,21 @@ class ConsumerLoop:
                 value=message.value(),
                 headers=_header_list(message.headers()),
             )
-            output = self.processor.handle(record)
+            with tracer.start_as_current_span(
+                "process greeting request",
+                context=telemetry.extract_context(record.headers),
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.destination.name": record.topic,
+                    "messaging.destination.partition.id": str(record.partition),
+                    "messaging.kafka.offset": record.offset,
+                },
+            ) as span:
+                output = self.processor.handle(record)
+                if output.message_id:
+                    span.set_attribute("messaging.message.id", output.message_id)
+                if output.dead_letter:
+                    span.set_status(trace.StatusCode.ERROR, "dead-lettered")
             if output.dead_letter:
                 logger.warning(
                     "dead-lettering record topic=%s partition=%d offset=%d reason=%s",

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from hello_consumer.loop import ConsumerLoop
+from hello_consumer.settings import ConsumerSettings
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_liveness_fails_only_after_the_loop_stalls_past_the_limit() -> None:
+    clock = FakeClock()
+    loop = ConsumerLoop(ConsumerSettings(stall_seconds=60), clock=clock)
+    assert loop.live() == (True, "ok")
+    clock.now += 60
+    assert loop.live() == (True, "ok")
+    clock.now += 1
+    assert loop.live() == (False, "poll loop stalled for 61s")
+
+
+def test_readiness_waits_for_the_first_assignment() -> None:
+    loop = ConsumerLoop(ConsumerSettings())
+    assert loop.readiness() == (False, "not yet joined the group")
+    loop.ready = True
+    loop.assignment = {("default-topic", 0), ("default-topic", 1)}
+    assert loop.readiness() == (True, "assigned 2 partition(s)")
