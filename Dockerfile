@@ -24,10 +24,9 @@ RUN python -m venv /opt/hello
 WORKDIR /src
 
 # Only what the runtime needs. devtools/ (the hello_dev package: Kafka and
-# kube-apiserver launchers for tests) is left out of the build context by
-# .dockerignore and never copied here, so setuptools finds no hello_dev
-# package to install even though pyproject lists devtools/ as a source root.
-COPY pyproject.toml ./
+# kube-apiserver launchers for tests) is a separate distribution, left out of
+# the build context by .dockerignore.
+COPY pyproject.toml README.md ./
 COPY services/ services/
 COPY operator/ operator/
 COPY loadtest/ loadtest/
@@ -37,7 +36,6 @@ COPY loadtest/ loadtest/
 ARG EXTRAS=operator,loadtest
 RUN /opt/hello/bin/pip install --no-compile "/src[${EXTRAS}]" \
  && /opt/hello/bin/python -m compileall -q /opt/hello/lib \
- && rm -f /opt/hello/bin/hello-dev \
  && /opt/hello/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('hello_dev') is not None)"
 
 
