@@ -278,7 +278,7 @@ def _floats(text: str) -> list[float]:
 @click.command()
 @click.option(
     "--rates",
-    default="250,500,1000,1500,2000,3000,4000",
+    default="100,250,500,750,1000,1500,2000,2500,3000",
     show_default=True,
     help="Comma-separated rates of the sweeps (calls/s).",
 )
