@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import FuncFormatter, ScalarFormatter
 from rich.console import Console
 from rich.table import Table
 
@@ -117,6 +117,10 @@ def _histogram_bins(report: Report) -> tuple[np.ndarray, np.ndarray]:
     return binned, edges
 
 
+# Plain numbers ("3", "0.5") instead of powers of ten on log axes.
+_PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
+
+
 def plot_png(report: Report) -> bytes:
     points = report.timeline.points
     width = report.timeline.interval_s
@@ -144,7 +148,7 @@ def plot_png(report: Report) -> bytes:
     if positive and max(positive) / min(positive) > 20:
         ax_lat.set_yscale("log")
         ax_lat.yaxis.set_major_formatter(ScalarFormatter())
-        ax_lat.yaxis.set_minor_formatter(NullFormatter())
+        ax_lat.yaxis.set_minor_formatter(_PLAIN)
     ax_lat.grid(True, which="both", alpha=0.3)
     ax_lat.legend(loc="upper left")
 
@@ -171,6 +175,7 @@ def plot_png(report: Report) -> bytes:
         ax_hist.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="tab:blue")
         ax_hist.set_xscale("log")
         ax_hist.xaxis.set_major_formatter(ScalarFormatter())
+        ax_hist.xaxis.set_minor_formatter(_PLAIN)
         lat = report.latency_ms
         for value, label, color in (
             (lat.p50_ms, "p50", "tab:green"),
