@@ -46,7 +46,6 @@ JVM_FLAGS = (
     "-XX:MaxGCPauseMillis=20",
     "-XX:InitiatingHeapOccupancyPercent=35",
     "-XX:+ExplicitGCInvokesConcurrent",
-    "-XX:TieredStopAtLevel=1",
     "-Djava.awt.headless=true",
 )
 

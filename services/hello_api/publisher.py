@@ -44,6 +44,10 @@ class Publisher:
         self._brokers_down = False
         self._producer = Producer({**config, "error_cb": self._on_client_error})
         self._stop = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Delivery results waiting for the event loop: (future, error, message).
+        self._results: list[_Result] = []
+        self._results_lock = threading.Lock()
         self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
 
     @property
@@ -52,12 +56,21 @@ class Publisher:
         return self._brokers_down
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._poller.start()
 
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
             # Serves delivery callbacks; a short timeout keeps shutdown prompt.
             self._producer.poll(0.05)
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Pass the delivery results gathered by one poll to the event loop in one wake-up."""
+        with self._results_lock:
+            results, self._results = self._results, []
+        if results and self._loop is not None:
+            self._loop.call_soon_threadsafe(_resolve_all, results)
 
     def _on_client_error(self, error: KafkaError) -> None:
         # Single-connection failures repeat every backoff while a broker is
@@ -87,31 +100,10 @@ class Publisher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Delivery] = loop.create_future()
 
-        def resolve(error: KafkaError | None, message: Message) -> None:
-            if future.done():  # the caller gave up (deadline or cancel)
-                return
-            if error is not None:
-                future.set_exception(
-                    PublishError(
-                        f"delivery failed: {error.str()}",
-                        code=error.name(),
-                        retryable=error.retriable() or not error.fatal(),
-                    )
-                )
-            else:
-                if self._brokers_down:
-                    logger.info("kafka reachable again topic=%s", self.topic)
-                self._brokers_down = False
-                future.set_result(
-                    Delivery(
-                        topic=str(message.topic()),
-                        partition=int(message.partition() or 0),
-                        offset=int(message.offset() or 0),
-                    )
-                )
-
         def on_delivery(error: KafkaError | None, message: Message) -> None:
-            loop.call_soon_threadsafe(resolve, error, message)
+            # Runs in the poll thread (or in flush): only queue the result here.
+            with self._results_lock:
+                self._results.append((future, error, message))
 
         try:
             self._producer.produce(
@@ -133,7 +125,11 @@ class Publisher:
             raise PublishError(
                 f"produce refused: {error.str()}", code=error.name(), retryable=error.retriable()
             ) from exc
-        return await future
+        delivery = await future
+        if self._brokers_down:
+            logger.info("kafka reachable again topic=%s", self.topic)
+            self._brokers_down = False
+        return delivery
 
     def close(self, timeout: float) -> int:
         """Flush what is queued for up to ``timeout`` s; return how many records were left."""
@@ -141,8 +137,34 @@ class Publisher:
         self._stop.set()
         if self._poller.is_alive():
             self._poller.join(timeout=1)
+        self._hand_over()  # results served by flush itself
         if remaining:
             logger.error(
                 "producer closed with undelivered records topic=%s count=%d", self.topic, remaining
             )
         return remaining
+
+
+_Result = tuple["asyncio.Future[Delivery]", KafkaError | None, Message]
+
+
+def _resolve_all(results: list[_Result]) -> None:
+    for future, error, message in results:
+        if future.done():  # the caller gave up (deadline or cancel)
+            continue
+        if error is not None:
+            future.set_exception(
+                PublishError(
+                    f"delivery failed: {error.str()}",
+                    code=error.name(),
+                    retryable=not error.fatal(),
+                )
+            )
+        else:
+            future.set_result(
+                Delivery(
+                    topic=str(message.topic()),
+                    partition=int(message.partition() or 0),
+                    offset=int(message.offset() or 0),
+                )
+            )

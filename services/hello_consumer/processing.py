@@ -94,6 +94,20 @@ class Processor:
     sleep: Callable[[float], None] = time.sleep
     retries: int = 0
 
+    def __post_init__(self) -> None:
+        # Built once: the policy is the same for every record, and a Retrying
+        # is reusable between calls (the loop is single-threaded).
+        self._retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=tenacity.wait_exponential(
+                multiplier=self.backoff_seconds, max=self.backoff_max_seconds
+            ),
+            retry=tenacity.retry_if_exception(lambda e: classify(e) is Outcome.RETRY),
+            sleep=self.sleep,
+            before_sleep=self._count_retry,
+            reraise=True,
+        )
+
     def handle(self, record: InputRecord) -> OutputRecord:
         source = SourcePosition(record.topic, record.partition, record.offset)
         attempts = 0
@@ -105,17 +119,7 @@ class Processor:
                 attempts += 1
                 return self.step(request, source)
 
-            retrying = tenacity.Retrying(
-                stop=tenacity.stop_after_attempt(self.max_attempts),
-                wait=tenacity.wait_exponential(
-                    multiplier=self.backoff_seconds, max=self.backoff_max_seconds
-                ),
-                retry=tenacity.retry_if_exception(lambda e: classify(e) is Outcome.RETRY),
-                sleep=self.sleep,
-                before_sleep=self._count_retry,
-                reraise=True,
-            )
-            greeting = retrying(attempt)
+            greeting = self._retrying(attempt)
         except Exception as exc:  # noqa: BLE001 - every failure ends in the dead-letter topic
             return self.dead_letter(record, exc, attempts=max(attempts, 1))
         return OutputRecord(

@@ -19,8 +19,14 @@ logger = logging.getLogger(__name__)
 Headers = Sequence[tuple[str, bytes | str | None]]
 
 
-def configure(settings: TelemetrySettings, *, default_service_name: str) -> TracerProvider:
-    """Install a tracer provider; with exporter "none" spans are made but not sent."""
+def configure(settings: TelemetrySettings, *, default_service_name: str) -> TracerProvider | None:
+    """Install a tracer provider, or none with exporter "none".
+
+    Without a provider, OpenTelemetry's no-op tracer makes spans free, and no
+    trace context is added to Kafka headers.
+    """
+    if settings.traces_exporter == "none":
+        return None
     resource = Resource.create({SERVICE_NAME: settings.service_name or default_service_name})
     provider = TracerProvider(resource=resource)
     if settings.traces_exporter == "console":
