@@ -8,6 +8,10 @@ and exits.
 
 from __future__ import annotations
 
+import faulthandler
+import logging
+import secrets
+import signal
 import sys
 
 import kopf
@@ -19,6 +23,23 @@ from hello_core.settings import load_settings
 from hello_operator.settings import OperatorSettings
 
 
+class KopfContext(logging.Filter):
+    """Turn kopf's per-object log extras into one ``object=namespace/name`` field.
+
+    kopf passes its whole settings object and internal flags as ``extra`` on
+    every per-object record; our formatters print every extra, so those are
+    dropped here and only the object's coordinates are kept.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ref = record.__dict__.pop("k8s_ref", None)
+        for noise in ("settings", "k8s_skip"):
+            record.__dict__.pop(noise, None)
+        if isinstance(ref, dict):
+            record.object = f"{ref.get('namespace') or ''}/{ref.get('name')}"
+        return True
+
+
 def main() -> None:
     try:
         settings = load_settings(OperatorSettings)
@@ -26,6 +47,14 @@ def main() -> None:
         print(f"hello-operator: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     configure(settings.log.level, settings.log.format)
+    # A crash in librdkafka leaves a Python stack on stderr; `kill -USR1 <pid>`
+    # prints every thread's stack, for a stuck poll.
+    faulthandler.enable()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(KopfContext())
+    if settings.priority is None:
+        settings = settings.model_copy(update={"priority": 1 + secrets.randbelow(2**31 - 1)})
 
     from hello_operator import handlers  # noqa: F401 - registers the kopf handlers
 

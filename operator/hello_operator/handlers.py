@@ -28,15 +28,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import kopf
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from hello_core.kafka import admin_config
-from hello_core.settings import load_settings
+from hello_core.kafka import admin_config, consumer_config
+from hello_core.settings import KafkaSettings, load_settings
 from hello_operator import manifests, metrics
 from hello_operator import status as status_doc
 from hello_operator.kubeapi import Kube, KubeError
-from hello_operator.lag import KafkaUnreachable, LagReadError, OffsetReader
+from hello_operator.lag import KafkaUnreachableError, LagReadError, OffsetReader
 from hello_operator.scaling import DecisionState, decide
 from hello_operator.settings import OperatorSettings
 from hello_operator.spec import GROUP, PLURAL, VERSION, PipelineSpec
@@ -64,8 +66,12 @@ def build_runtime(settings: OperatorSettings, api: client.ApiClient | None = Non
     return Runtime(
         settings=settings,
         kube=Kube(api, field_manager=settings.field_manager),
-        offsets=OffsetReader.from_config(
-            admin_config(settings.kafka), timeout=settings.kafka_timeout_seconds
+        offsets=OffsetReader(
+            AdminClient(admin_config(settings.kafka)),
+            consumer_for=lambda group: Consumer(
+                offsets_consumer_config(settings.kafka, group_id=group)
+            ),
+            timeout=settings.kafka_timeout_seconds,
         ),
         # Polls block on Kafka and the API server; they get their own threads
         # so a slow broker cannot starve kopf's executor for sync handlers.
@@ -73,6 +79,14 @@ def build_runtime(settings: OperatorSettings, api: client.ApiClient | None = Non
             max_workers=settings.poll_workers, thread_name_prefix="poll"
         ),
     )
+
+
+def offsets_consumer_config(kafka: KafkaSettings, *, group_id: str) -> dict[str, Any]:
+    """A client that only reads the group's committed offsets and never joins it."""
+    config = consumer_config(kafka, group_id=group_id)
+    # Nothing here consumes or commits; make sure nothing ever could.
+    config["enable.auto.commit"] = False
+    return config
 
 
 def kube_api_client() -> client.ApiClient:
@@ -103,7 +117,7 @@ def configure_kopf(settings: kopf.OperatorSettings, ours: OperatorSettings) -> N
     # list/watch on customresourcedefinitions for nothing.
     settings.scanning.disabled = True
     settings.peering.name = ours.peering_name
-    settings.peering.priority = ours.priority
+    settings.peering.priority = ours.priority or 0
     settings.peering.mandatory = not ours.standalone
     settings.peering.standalone = ours.standalone
     settings.peering.clusterwide = not ours.namespaces
@@ -118,8 +132,9 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     if "runtime" not in memo:
         memo.runtime = build_runtime(ours)
     logger.info(
-        "operator starting peering=%s namespaces=%s kafka=%s",
+        "operator starting peering=%s priority=%s namespaces=%s kafka=%s",
         "standalone" if ours.standalone else ours.peering_name,
+        ours.priority,
         ",".join(ours.namespaces) or "*",
         ours.kafka.bootstrap_servers,
     )
@@ -130,6 +145,7 @@ def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime | None = memo.get("runtime")
     if runtime is not None:
         runtime.executor.shutdown(wait=False, cancel_futures=True)
+        runtime.offsets.close()
 
 
 def observation(memo: kopf.Memo) -> status_doc.Observation:
@@ -319,7 +335,7 @@ def poll_once(
 
     try:
         offsets = runtime.offsets.read(spec.topic, spec.consumer_group)
-    except KafkaUnreachable as exc:
+    except KafkaUnreachableError as exc:
         obs.kafka_error, obs.scaled = str(exc), False
         metrics.poll_errors.labels(namespace, name, "kafka_unreachable").inc()
         logger.warning(

@@ -6,6 +6,8 @@ the CR status rather than here, to keep series counts bounded.
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from hello_operator.scaling import Decision
@@ -65,7 +67,5 @@ def record_decision(namespace: str, pipeline: str, decision: Decision, *, scaled
 def forget(namespace: str, pipeline: str) -> None:
     """Drop a deleted pipeline's series."""
     for gauge in (total_lag, desired_replicas, current_replicas):
-        try:
+        with contextlib.suppress(KeyError):
             gauge.remove(namespace, pipeline)
-        except KeyError:
-            pass

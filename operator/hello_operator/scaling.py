@@ -10,9 +10,9 @@ an explanation a person can check ("lag 5300 / threshold 1000 → 6; capped at
 The rules, in the order they are applied:
 
 1. Lag per partition counts only messages this group could still read:
-   ``log end − committed``. A committed offset below the log start counts
+   ``log end - committed``. A committed offset below the log start counts
    from the log start, because history deleted by retention can never be
-   consumed. Without a committed offset the lag is ``log end − log start``
+   consumed. Without a committed offset the lag is ``log end - log start``
    under ``earliest`` and 0 under ``latest``. librdkafka's negative markers
    (-1001 invalid, -1 end, -2 beginning) mean "no committed offset"; a
    committed offset past the log end (a stale watermark) is 0, never
@@ -225,7 +225,7 @@ def decide(
         steps.append(f"offsets unknown for partitions {sorted(unknown)}, counted as 0")
 
     recommended = raw
-    if current_replicas == 0 and 0 < raw and total <= policy.activation_lag_threshold:
+    if current_replicas == 0 and raw > 0 and total <= policy.activation_lag_threshold:
         recommended = 0
         steps.append(f"lag {total} ≤ activation {policy.activation_lag_threshold}: stays at 0")
     if not policy.allow_idle_consumers and recommended > len(lags):

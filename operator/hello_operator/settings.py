@@ -37,7 +37,11 @@ class OperatorSettings(BaseSettings):
         " only the highest-priority live replica acts.",
     )
     standalone: bool = Field(False, description="Skip peering; for a single local run only.")
-    priority: int = Field(0, description="Peering priority of this replica.")
+    priority: int | None = Field(
+        None,
+        description="Peering priority of this replica; the highest live one acts. Random when"
+        " unset, because kopf pauses every replica when two share the highest priority.",
+    )
     consumer_image: str = Field(
         "hello-platform:latest",
         description="Consumer image for pipelines that do not name one in spec.consumer.image.",
