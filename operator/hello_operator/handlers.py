@@ -144,7 +144,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
 def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime | None = memo.get("runtime")
     if runtime is not None:
-        runtime.executor.shutdown(wait=False, cancel_futures=True)
+        runtime.executor.shutdown(wait=False)
         runtime.offsets.close()
 
 

@@ -151,8 +151,12 @@ def deployment(
                                 "readOnlyRootFilesystem": True,
                                 "capabilities": {"drop": ["ALL"]},
                             },
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - an emptyDir
                         }
                     ],
+                    # The root filesystem is read-only; Python and librdkafka
+                    # may still want a scratch directory.
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
                 },
             },
         },
