@@ -8,7 +8,7 @@ import statistics
 import time
 
 import grpc
-from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from hello_dev.pipeline import (
@@ -195,13 +195,18 @@ def test_consumer_sigterm_commits_and_leaves_the_group(pipeline: LocalPipeline) 
     log = consumer.log_tail()
     assert "consumer leaving group" in log and "consumer stopped" in log
 
-    admin = AdminClient({"bootstrap.servers": pipeline.kafka.bootstrap_servers})
-    group = ConsumerGroupTopicPartitions("hello-consumer")
-    result = admin.list_consumer_group_offsets([group])["hello-consumer"].result(10)
-    committed = {tp.partition: tp.offset for tp in result.topic_partitions}
-    ends = admin.list_offsets(
-        {TopicPartition(INPUT_TOPIC, p): OffsetSpec.latest() for p in range(pipeline.partitions)}
+    # Consumer.committed rather than AdminClient.list_consumer_group_offsets,
+    # which crashes librdkafka 2.16.0 while a group coordinator is loading.
+    partitions = [TopicPartition(INPUT_TOPIC, p) for p in range(pipeline.partitions)]
+    reader = Consumer(
+        {"bootstrap.servers": pipeline.kafka.bootstrap_servers, "group.id": "hello-consumer"}
     )
+    try:
+        committed = {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=10)}
+    finally:
+        reader.close()
+    admin = AdminClient({"bootstrap.servers": pipeline.kafka.bootstrap_servers})
+    ends = admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions})
     checked = 0
     for tp, future in ends.items():
         end = future.result(10).offset
