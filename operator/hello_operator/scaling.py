@@ -86,7 +86,7 @@ class ScalingPolicy:
     allow_idle_consumers: bool = False
     limit_to_partitions_with_lag: bool = False
     exclude_persistent_lag: bool = False
-    offset_reset_policy: OffsetResetPolicy = "latest"
+    offset_reset_policy: OffsetResetPolicy = "earliest"
     scale_to_zero_on_invalid_offset: bool = False
 
 

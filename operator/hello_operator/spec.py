@@ -60,8 +60,8 @@ class PipelineSpec(_Model):
     consumer_group: str
     partitions: int = 1
     output_topic: str = "greetings"
-    dead_letter_topic: str = "dead-letters"
-    offset_reset_policy: Literal["earliest", "latest"] = "latest"
+    dead_letter_topic: str = "default-topic.dlt"
+    offset_reset_policy: Literal["earliest", "latest"] = "earliest"
     consumer: ConsumerSpec = Field(default_factory=ConsumerSpec)
     manage_topic: ManagedTopicSpec = Field(default_factory=ManagedTopicSpec)
     min_replicas: int = 0

@@ -156,7 +156,7 @@ def test_defaults_are_filled_in_by_the_api_server(admin: client.ApiClient, names
     )
     spec = created["spec"]
     assert (spec["minReplicas"], spec["maxReplicas"], spec["lagThreshold"]) == (0, 10, 100)
-    assert spec["offsetResetPolicy"] == "latest"
+    assert spec["offsetResetPolicy"] == "earliest"
     assert spec["consumer"]["httpPort"] == 9102
     assert spec["manageTopic"] == {"enabled": False, "replicas": 3}
 
