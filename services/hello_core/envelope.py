@@ -4,6 +4,9 @@ Records on ``default-topic`` (``GreetingRequest``) and on the output topic
 (``Greeting``) are UTF-8 JSON objects with a ``v`` field giving the schema
 version. Readers accept every version they know and refuse others with
 ``EnvelopeError``, which the consumer dead-letters instead of retrying.
+``v`` must be the JSON integer 1 (not ``true`` or ``1.0``), ``id`` 32
+lowercase hex digits, and a request's ``name`` must pass the same rules the
+API applies (``hello_core.names``).
 
 Version 1, request (key = message id)::
 
@@ -22,16 +25,21 @@ apart without parsing them; readers trust the body's ``v`` field.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from hello_core.errors import EnvelopeError
+from hello_core.names import name_problem
 
 SCHEMA_VERSION = 1
 REQUEST_CONTENT_TYPE = "application/vnd.hello.greeting-request.v1+json"
 GREETING_CONTENT_TYPE = "application/vnd.hello.greeting.v1+json"
+
+# What new_message_id produces: uuid4().hex.
+_MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
 
 # Bodies larger than this are refused before parsing; ours are < 2 KiB.
 MAX_BODY_BYTES = 64 * 1024
@@ -70,9 +78,13 @@ class GreetingRequest:
     @classmethod
     def decode(cls, body: bytes | None) -> GreetingRequest:
         data = _load(body)
+        name = _field(data, "name", str)
+        problem = name_problem(name)
+        if problem is not None:
+            raise EnvelopeError(f"field 'name' is refused: {problem}")
         return cls(
-            id=_field(data, "id", str),
-            name=_field(data, "name", str),
+            id=_message_id(data),
+            name=name,
             produced_at_ms=_field(data, "produced_at_ms", int),
         )
 
@@ -116,7 +128,7 @@ class Greeting:
         data = _load(body)
         source = _field(data, "source", dict)
         return cls(
-            id=_field(data, "id", str),
+            id=_message_id(data),
             name=_field(data, "name", str),
             greeting=_field(data, "greeting", str),
             produced_at_ms=_field(data, "produced_at_ms", int),
@@ -145,7 +157,8 @@ def _load(body: bytes | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise EnvelopeError(f"body is a JSON {type(data).__name__}, not an object")
     version = data.get("v")
-    if version != SCHEMA_VERSION:
+    # type() rather than isinstance: True and 1.0 compare equal to 1 but are not the int 1.
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise EnvelopeError(f"unsupported schema version {version!r}; this reader knows 1")
     return data
 
@@ -155,4 +168,11 @@ def _field(data: dict[str, Any], name: str, kind: type[Any]) -> Any:
     # bool is an int subclass; a flag where a number belongs is still wrong.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise EnvelopeError(f"field {name!r} must be {kind.__name__}, got {value!r}"[:200])
+    return value
+
+
+def _message_id(data: dict[str, Any]) -> str:
+    value: str = _field(data, "id", str)
+    if not _MESSAGE_ID.fullmatch(value):
+        raise EnvelopeError(f"field 'id' must be 32 lowercase hex digits, got {value!r}"[:200])
     return value

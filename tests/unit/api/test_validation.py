@@ -6,38 +6,22 @@ from hello_api.validation import MAX_NAME_LENGTH, validate_name
 from hello_core.errors import ValidationError
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["Alice", "Zoë", "李小龙", "a" * MAX_NAME_LENGTH, " padded ", "emoji 👋", "tab-free\u00a0nbsp"],
-)
-def test_accepts_printable_names_up_to_the_maximum(name: str) -> None:
+@pytest.mark.parametrize("name", ["Alice", "a" * MAX_NAME_LENGTH, "👨\u200d👩\u200d👧"])
+def test_returns_acceptable_names_unchanged(name: str) -> None:
     assert validate_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", " ", "\u3000", "   "])
-def test_refuses_empty_and_blank_names(name: str) -> None:
-    with pytest.raises(ValidationError, match="must not be empty"):
-        validate_name(name)
-
-
-def test_refuses_names_over_the_maximum_and_says_both_lengths() -> None:
-    with pytest.raises(ValidationError) as info:
-        validate_name("é" * (MAX_NAME_LENGTH + 1))
-    assert str(info.value) == "name is 257 characters long; the maximum is 256"
-
-
 @pytest.mark.parametrize(
-    ("name", "code", "position"),
+    ("name", "message"),
     [
-        ("a\x00b", "U+0000", 1),
-        ("line\nbreak", "U+000A", 4),
-        ("\x1b[31mred", "U+001B", 0),
-        ("x\x7f", "U+007F", 1),
+        ("", "name must not be empty or only whitespace"),
+        ("é" * (MAX_NAME_LENGTH + 1), "name is 257 characters long; the maximum is 256"),
+        ("bell\x07", "name contains control character U+0007 at position 4"),
+        ("abc\u202efed", "name contains bidirectional control character U+202E at position 3"),
+        ("\u200b", "name has no visible character (U+200B at position 0 is invisible)"),
     ],
 )
-def test_refuses_control_characters_naming_code_and_position(
-    name: str, code: str, position: int
-) -> None:
+def test_raises_validation_error_with_the_core_reason(name: str, message: str) -> None:
     with pytest.raises(ValidationError) as info:
         validate_name(name)
-    assert str(info.value) == f"name contains control character {code} at position {position}"
+    assert str(info.value) == message

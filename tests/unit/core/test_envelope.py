@@ -59,7 +59,7 @@ def test_message_ids_are_32_hex_digits_and_unique() -> None:
         (b'{"id": "x", "name": "n", "produced_at_ms": 1}', "unsupported schema version None"),
         (b'{"v": 1, "id": 7, "name": "n", "produced_at_ms": 1}', "field 'id' must be str"),
         (
-            b'{"v": 1, "id": "x", "name": "n", "produced_at_ms": true}',
+            b'{"v": 1, "id": "%s", "name": "n", "produced_at_ms": true}' % (b"a" * 32),
             "'produced_at_ms' must be int",
         ),
         (b'{"v": 1, "id": "x", "produced_at_ms": 1}', "field 'name' must be str, got None"),
@@ -68,6 +68,61 @@ def test_message_ids_are_32_hex_digits_and_unique() -> None:
 def test_decode_refuses_bad_bodies_with_a_reason(body: bytes | None, reason: str) -> None:
     with pytest.raises(EnvelopeError, match=reason.replace("(", r"\(")):
         GreetingRequest.decode(body)
+
+
+ID = "0123456789abcdef" * 2
+
+
+def request_body(**fields: object) -> bytes:
+    return json.dumps({"v": 1, "id": ID, "name": "Ann", "produced_at_ms": 1, **fields}).encode()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"v": True}, "unsupported schema version True; this reader knows 1"),
+        ({"v": 1.0}, "unsupported schema version 1.0; this reader knows 1"),
+        ({"v": "1"}, "unsupported schema version '1'; this reader knows 1"),
+        ({"id": "x"}, "field 'id' must be 32 lowercase hex digits, got 'x'"),
+        ({"id": ID.upper()}, f"field 'id' must be 32 lowercase hex digits, got {ID.upper()!r}"),
+        ({"id": ID + "0"}, f"field 'id' must be 32 lowercase hex digits, got '{ID}0'"),
+        ({"id": ID[:-1] + "\n"}, "field 'id' must be 32 lowercase hex digits, got"),
+        (
+            {"name": "\u200b"},
+            "field 'name' is refused: name has no visible character "
+            "(U+200B at position 0 is invisible)",
+        ),
+        (
+            {"name": "abc\u202edef"},
+            "field 'name' is refused: name contains bidirectional control character "
+            "U+202E at position 3",
+        ),
+        ({"name": ""}, "field 'name' is refused: name must not be empty or only whitespace"),
+    ],
+)
+def test_decode_refuses_what_the_api_would_never_write(
+    fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(EnvelopeError) as info:
+        GreetingRequest.decode(request_body(**fields))
+    assert str(info.value).startswith(message)
+
+
+def test_greeting_decode_checks_the_message_id_too() -> None:
+    body = json.loads(
+        Greeting(
+            id=ID,
+            name="Bob",
+            greeting="Hello, Bob!",
+            produced_at_ms=1,
+            processed_at_ms=2,
+            source=SourcePosition("t", 0, 0),
+        ).encode()
+    )
+    body["id"] = "not-hex"
+    with pytest.raises(EnvelopeError) as info:
+        Greeting.decode(json.dumps(body).encode())
+    assert str(info.value) == "field 'id' must be 32 lowercase hex digits, got 'not-hex'"
 
 
 def test_decode_refuses_oversized_bodies_before_parsing() -> None:
