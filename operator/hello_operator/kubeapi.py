@@ -1,6 +1,7 @@
 """The Kubernetes calls hello-operator makes, through the official client.
 
-Each method is one request (plus retries), so the RBAC Role in
+Each method is one request (plus retries; creating the Deployment is three
+server-side applies), so the RBAC Role in
 ``operator/deploy/rbac.yaml`` can list exactly these verbs:
 
 ============================  ==========================  =====================
@@ -18,7 +19,8 @@ Owned objects are written with server-side apply under one field manager,
 so re-applying is idempotent and never fights over fields we do not set.
 The Deployment's ``spec.replicas`` is deliberately left to a second field
 manager (the scale loop): if the reconciler's apply carried replicas it
-would reset them on every spec change.
+would reset them on every spec change. That manager owns nothing else, so a
+field dropped from the spec leaves the Deployment (see ``create_deployment``).
 
 409 Conflict is retried: apply with ``force`` cannot conflict on fields, but
 a concurrent create can, and the status patch may race kopf's own writes.
@@ -129,29 +131,54 @@ class Kube:
         self._call(f"apply {kind} {namespace}/{name}", patchers[kind])
 
     def create_deployment(self, body: Mapping[str, Any]) -> bool:
-        """Create the Deployment with its first replica count; False if it already exists.
+        """Create the Deployment with its first replica count (the caller checked it is absent).
 
-        Created under the scaler's field manager, so that after the
-        reconciler's apply takes over every other field, ``spec.replicas``
-        stays with the scale loop.
+        Three server-side applies, so that afterwards the scaler's field
+        manager owns ``spec.replicas`` and nothing else, and the reconciler's
+        owns every other field: the scaler creates the whole object (replicas
+        included, so no pod starts before the first count is set), the
+        reconciler applies it without replicas, then the scaler applies only
+        its replicas, which releases the rest. A plain create (POST) would
+        leave the scaler's *Update* entry co-owning every field, and a field
+        later dropped from the spec (an env entry, a resource limit) would
+        then never leave the Deployment. Returns True once created.
         """
         meta = body["metadata"]
-        model = client.V1Deployment.from_dict(dict(body))
-        assert model is not None
-        try:
-            self.apps.create_namespaced_deployment(
+        namespace, name = meta["namespace"], meta["name"]
+        what = f"create Deployment {namespace}/{name}"
+        replicas = body["spec"]["replicas"]
+        without_replicas = {
+            **body,
+            "spec": {k: v for k, v in body["spec"].items() if k != "replicas"},
+        }
+        only_replicas = {
+            "apiVersion": body["apiVersion"],
+            "kind": body["kind"],
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": replicas},
+        }
+        for manager, doc in (
+            (self.scaler_field_manager, body),
+            (self.field_manager, without_replicas),
+            (self.scaler_field_manager, only_replicas),
+        ):
+            self._call(what, self._deployment_applier(doc, manager))
+        return True
+
+    def _deployment_applier(self, doc: Mapping[str, Any], manager: str) -> Callable[[], object]:
+        meta = doc["metadata"]
+
+        def apply() -> object:
+            return self.apps.patch_namespaced_deployment(
+                meta["name"],
                 meta["namespace"],
-                model,
-                field_manager=self.scaler_field_manager,
+                dict(doc),
+                field_manager=manager,
+                force=True,
+                _content_type=APPLY,
             )
-            return True
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise KubeError(
-                f"create Deployment {meta['namespace']}/{meta['name']} failed: {_describe(exc)}",
-                status=exc.status,
-            ) from exc
+
+        return apply
 
     # -- the scale loop -------------------------------------------------------------------
 

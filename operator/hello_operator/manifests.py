@@ -84,10 +84,32 @@ def _metadata(owner: Owner, name: str) -> dict[str, Any]:
     }
 
 
+# The consumer settings the operator derives from the spec (and, for the
+# brokers, from its own settings: consumers must read the cluster whose lag
+# the operator reads). The CRD refuses these names in spec.consumer.env;
+# tests/unit/operator/test_crd.py checks that its list equals this one.
+OPERATOR_ENV = (
+    "HELLO_CONSUMER_KAFKA__BOOTSTRAP_SERVERS",
+    "HELLO_CONSUMER_INPUT_TOPIC",
+    "HELLO_CONSUMER_OUTPUT_TOPIC",
+    "HELLO_CONSUMER_DEAD_LETTER_TOPIC",
+    "HELLO_CONSUMER_GROUP_ID",
+    "HELLO_CONSUMER_AUTO_OFFSET_RESET",
+    "HELLO_CONSUMER_HTTP_PORT",
+    "HELLO_CONSUMER_LOG__FORMAT",
+)
+
+
 def consumer_env(
     owner: Owner, spec: PipelineSpec, *, bootstrap_servers: str
-) -> list[dict[str, str]]:
-    """The consumer's settings (``HELLO_CONSUMER_*``), as a container env list."""
+) -> list[dict[str, Any]]:
+    """The container env: the operator's ``HELLO_CONSUMER_*`` settings, then ``spec.consumer.env``.
+
+    The CRD refuses user entries named like the operator's (compared in upper
+    case, as the consumer's settings read names case-insensitively); should one
+    get through anyway (a CRD edited by hand), it is dropped here, so the
+    operator's value always wins.
+    """
     values = {
         "HELLO_CONSUMER_KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers,
         "HELLO_CONSUMER_INPUT_TOPIC": spec.topic,
@@ -98,7 +120,18 @@ def consumer_env(
         "HELLO_CONSUMER_HTTP_PORT": str(spec.consumer.http_port),
         "HELLO_CONSUMER_LOG__FORMAT": spec.consumer.log_format,
     }
-    return [{"name": k, "value": v} for k, v in values.items()]
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in values.items()]
+    env += [
+        item.model_dump(by_alias=True, exclude_none=True)
+        for item in spec.consumer.env
+        if item.name.upper() not in OPERATOR_ENV
+    ]
+    return env
+
+
+def consumer_env_from(spec: PipelineSpec) -> list[dict[str, Any]]:
+    """``spec.consumer.envFrom`` as a container envFrom list; ``env`` wins over it."""
+    return [item.model_dump(by_alias=True, exclude_none=True) for item in spec.consumer.env_from]
 
 
 def deployment(
@@ -161,6 +194,9 @@ def deployment(
             },
         },
     }
+    env_from = consumer_env_from(spec)
+    if env_from:
+        body["spec"]["template"]["spec"]["containers"][0]["envFrom"] = env_from
     if replicas is not None:
         body["spec"]["replicas"] = replicas
     return body

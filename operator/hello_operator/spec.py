@@ -35,6 +35,40 @@ class _Model(BaseModel):
     )
 
 
+class KeySelector(_Model):
+    """secretKeyRef / configMapKeyRef of a Kubernetes EnvVarSource."""
+
+    name: str
+    key: str
+    optional: bool | None = None
+
+
+class EnvVarSource(_Model):
+    secret_key_ref: KeySelector | None = None
+    config_map_key_ref: KeySelector | None = None
+
+
+class EnvVar(_Model):
+    """A Kubernetes EnvVar: ``value`` or ``valueFrom`` (a Secret or ConfigMap key)."""
+
+    name: str
+    value: str | None = None
+    value_from: EnvVarSource | None = None
+
+
+class ObjectRef(_Model):
+    """secretRef / configMapRef of a Kubernetes EnvFromSource."""
+
+    name: str
+    optional: bool | None = None
+
+
+class EnvFromSource(_Model):
+    prefix: str | None = None
+    secret_ref: ObjectRef | None = None
+    config_map_ref: ObjectRef | None = None
+
+
 class ConsumerSpec(_Model):
     image: str | None = None
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
@@ -46,6 +80,10 @@ class ConsumerSpec(_Model):
     )
     log_format: Literal["text", "json"] = "json"
     http_port: int = 9102
+    # Appended after the operator's own HELLO_CONSUMER_* variables, e.g. the
+    # Kafka security settings; the CRD refuses the names the operator sets.
+    env: tuple[EnvVar, ...] = ()
+    env_from: tuple[EnvFromSource, ...] = ()
 
 
 class ManagedTopicSpec(_Model):

@@ -504,3 +504,42 @@ def test_min_above_max_replicas_is_refused(refuse: Callable[..., str]) -> None:
     error = refuse("pipeline.minReplicas=5", "pipeline.maxReplicas=2")
 
     assert "pipeline.minReplicas (5) must not exceed pipeline.maxReplicas (2)" in error
+
+
+def test_pipeline_consumers_get_the_kafka_security_settings_as_spec_env(render: Render) -> None:
+    docs = render(
+        "kafka.securityProtocol=SASL_SSL",
+        "kafka.sasl.mechanism=SCRAM-SHA-512",
+        "kafka.sasl.username=hello",
+        "kafka.sasl.passwordSecret.name=hello-kafka-user",
+        "kafka.tls.caSecret.name=hello-platform-cluster-ca-cert",
+        "consumer.extraEnv[0].name=HELLO_CONSUMER_LOG__LEVEL",
+        "consumer.extraEnv[0].value=DEBUG",
+    )
+    env = find(docs, "HelloPipeline")["spec"]["consumer"]["env"]
+
+    assert env == [
+        {"name": "HELLO_CONSUMER_KAFKA__SECURITY_PROTOCOL", "value": "SASL_SSL"},
+        {"name": "HELLO_CONSUMER_KAFKA__SASL_MECHANISM", "value": "SCRAM-SHA-512"},
+        {"name": "HELLO_CONSUMER_KAFKA__SASL_USERNAME", "value": "hello"},
+        {
+            "name": "HELLO_CONSUMER_KAFKA__SASL_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "hello-kafka-user", "key": "password"}},
+        },
+        {
+            # Operator-created pods mount nothing: the CA goes as PEM text (ssl.ca.pem).
+            "name": "HELLO_CONSUMER_KAFKA__EXTRA__SSL.CA.PEM",
+            "valueFrom": {
+                "secretKeyRef": {"name": "hello-platform-cluster-ca-cert", "key": "ca.crt"}
+            },
+        },
+        {"name": "HELLO_CONSUMER_LOG__LEVEL", "value": "DEBUG"},
+    ]
+    names = {e["name"] for e in env if not e["name"].startswith("HELLO_CONSUMER_KAFKA__EXTRA__")}
+    assert not unknown_env_names(names, "HELLO_CONSUMER_")
+
+
+def test_pipeline_consumers_on_plaintext_kafka_get_only_the_protocol(defaults: Docs) -> None:
+    env = find(defaults, "HelloPipeline")["spec"]["consumer"]["env"]
+
+    assert env == [{"name": "HELLO_CONSUMER_KAFKA__SECURITY_PROTOCOL", "value": "PLAINTEXT"}]

@@ -18,12 +18,14 @@ CHART = ROOT / "charts" / "hello-platform"
 
 @pytest.fixture(scope="module")
 def rendered() -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [str(ensure_helm()), "template", "rel", str(CHART), "--namespace", "shop"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    return render()
+
+
+def render(*sets: str) -> list[dict[str, Any]]:
+    args = [str(ensure_helm()), "template", "rel", str(CHART), "--namespace", "shop"]
+    for item in sets:
+        args += ["--set", item]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     return [d for d in yaml.safe_load_all(out) if d]
 
 
@@ -66,3 +68,43 @@ def test_every_operator_env_var_is_a_setting_it_reads(rendered: list[dict[str, A
         if name.removeprefix("HELLO_OPERATOR_").split("__")[0].lower() not in fields
     ]
     assert not unknown
+
+
+def test_operator_gets_the_kafka_security_settings_it_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    docs = render(
+        "kafka.bootstrapServers=main-kafka-bootstrap:9093",
+        "kafka.securityProtocol=SASL_SSL",
+        "kafka.sasl.mechanism=SCRAM-SHA-512",
+        "kafka.sasl.username=hello-operator",
+        "kafka.sasl.passwordSecret.name=hello-operator-kafka",
+        "kafka.tls.caSecret.name=main-cluster-ca-cert",
+    )
+    deployment = one(docs, "Deployment", "rel-hello-platform-operator")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["HELLO_OPERATOR_KAFKA__SASL_PASSWORD"]["valueFrom"] == {
+        "secretKeyRef": {"name": "hello-operator-kafka", "key": "password"}
+    }
+    ca = env["HELLO_OPERATOR_KAFKA__SSL_CA_LOCATION"]["value"]
+    assert ca == "/etc/hello-platform/kafka-ca/ca.crt"
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "kafka-ca"]
+    assert volume["secret"]["secretName"] == "main-cluster-ca-cert"
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "kafka-ca"]
+    assert mount["mountPath"] == ca.rsplit("/", 1)[0]
+
+    # What the operator makes of those variables (the Secret's value stands in).
+    for name, item in env.items():
+        if name.startswith("HELLO_OPERATOR_KAFKA__"):
+            monkeypatch.setenv(name, item.get("value", "from-the-secret"))
+    kafka = OperatorSettings().kafka
+    assert (kafka.bootstrap_servers, kafka.security_protocol) == (
+        "main-kafka-bootstrap:9093",
+        "SASL_SSL",
+    )
+    assert (kafka.sasl_mechanism, kafka.sasl_username) == ("SCRAM-SHA-512", "hello-operator")
+    assert kafka.sasl_password is not None
+    assert kafka.sasl_password.get_secret_value() == "from-the-secret"
+    assert kafka.ssl_ca_location == ca

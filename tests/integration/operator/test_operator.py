@@ -79,6 +79,10 @@ def status_of(admin: client.ApiClient, namespace: str, name: str) -> dict[str, A
     return dict(read_pipeline(admin, namespace, name).get("status") or {})
 
 
+def consumer_env(*env: dict[str, Any]) -> dict[str, Any]:
+    return {"topic": "t", "consumerGroup": "g", "consumer": {"env": list(env)}}
+
+
 # -- the API server refuses bad specs ----------------------------------------------------
 
 
@@ -116,6 +120,52 @@ def status_of(admin: client.ApiClient, namespace: str, name: str) -> dict[str, A
             "manageTopic.strimziCluster is required",
         ),
         ({"topic": "t", "consumerGroup": "g", "maxReplicas": "many"}, "spec.maxReplicas"),
+        (
+            consumer_env({"name": "HELLO_CONSUMER_INPUT_TOPIC", "value": "other"}),
+            'spec.consumer.env[0].name: Invalid value: "HELLO_CONSUMER_INPUT_TOPIC": is set by the'
+            " operator (from the pipeline spec, or its own Kafka settings for the brokers) and"
+            " cannot be overridden",
+        ),
+        (
+            consumer_env(
+                {"name": "HELLO_CONSUMER_KAFKA__SASL_USERNAME", "value": "u"},
+                {"name": "hello_consumer_group_id", "value": "other"},
+            ),
+            'spec.consumer.env[1].name: Invalid value: "hello_consumer_group_id": is set by the'
+            " operator",
+        ),
+        (
+            consumer_env({"name": "HELLO_CONSUMER_KAFKA__BOOTSTRAP_SERVERS", "value": "x:1"}),
+            "cannot be overridden",
+        ),
+        (consumer_env({"value": "v"}), "spec.consumer.env[0].name: Required value"),
+        (consumer_env({"name": "1BAD", "value": "v"}), "spec.consumer.env[0].name"),
+        (
+            consumer_env(
+                {
+                    "name": "A",
+                    "value": "v",
+                    "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}},
+                }
+            ),
+            "value and valueFrom are mutually exclusive",
+        ),
+        (
+            consumer_env({"name": "A", "valueFrom": {}}),
+            "valueFrom needs exactly one of secretKeyRef and configMapKeyRef",
+        ),
+        (
+            consumer_env({"name": "A", "valueFrom": {"secretKeyRef": {"name": "s"}}}),
+            "spec.consumer.env[0].valueFrom.secretKeyRef.key: Required value",
+        ),
+        (
+            consumer_env(*({"name": f"V{i}", "value": "v"} for i in range(65))),
+            "spec.consumer.env: Too many: 65: must have at most 64 items",
+        ),
+        (
+            {"topic": "t", "consumerGroup": "g", "consumer": {"envFrom": [{"prefix": "P_"}]}},
+            "each envFrom entry needs exactly one of secretRef and configMapRef",
+        ),
     ],
 )
 def test_invalid_specs_are_refused_by_the_api_server(
@@ -159,6 +209,7 @@ def test_defaults_are_filled_in_by_the_api_server(admin: client.ApiClient, names
     assert spec["offsetResetPolicy"] == "earliest"
     assert spec["consumer"]["httpPort"] == 9102
     assert spec["manageTopic"] == {"enabled": False, "replicas": 3}
+    assert "env" not in spec["consumer"] and "envFrom" not in spec["consumer"]
 
 
 # -- the example from the repository ------------------------------------------------------
@@ -405,3 +456,87 @@ def test_only_one_of_two_operator_replicas_acts_and_the_other_takes_over(
     eventually(lambda: deployment_replicas(admin, namespace, name) == 0, what="follower scales")
     reasons = [e.reason for e in events(admin, namespace, name)]
     assert reasons == ["ScaledUp", "ScaledDown"]
+
+
+# -- consumers of a secured Kafka -----------------------------------------------------------
+
+
+def test_consumer_env_and_env_from_reach_the_deployment_and_follow_spec_edits(
+    admin: client.ApiClient, namespace: str, start_operator: StartOperator, kafka: KafkaCluster
+) -> None:
+    start_operator()
+    name = "secured"
+    scram = [
+        {"name": "HELLO_CONSUMER_KAFKA__SECURITY_PROTOCOL", "value": "SASL_SSL"},
+        {"name": "HELLO_CONSUMER_KAFKA__SASL_MECHANISM", "value": "SCRAM-SHA-512"},
+        {"name": "HELLO_CONSUMER_KAFKA__SASL_USERNAME", "value": "hello-consumer"},
+        {
+            "name": "HELLO_CONSUMER_KAFKA__SASL_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "hello-consumer", "key": "password"}},
+        },
+        {
+            "name": "HELLO_CONSUMER_KAFKA__EXTRA__SSL.CA.PEM",
+            "valueFrom": {"secretKeyRef": {"name": "main-cluster-ca-cert", "key": "ca.crt"}},
+        },
+    ]
+    env_from = [{"prefix": "HELLO_CONSUMER_", "configMapRef": {"name": "tuning"}}]
+    body = pipeline(
+        name,
+        namespace,
+        topic="orders",
+        consumerGroup="orders-group",
+        consumer={
+            "image": "registry.invalid/hello-platform:test",
+            "env": scram,
+            "envFrom": env_from,
+        },
+    )
+    apply(admin, [body])
+    apps = client.AppsV1Api(admin)
+    api = client.ApiClient()
+
+    def container() -> dict[str, Any]:
+        found = apps.read_namespaced_deployment(f"{name}-consumer", namespace)
+        (c,) = api.sanitize_for_serialization(found)["spec"]["template"]["spec"]["containers"]
+        return dict(c)
+
+    created = eventually(container, what="consumer Deployment created")
+    names = [e["name"] for e in created["env"]]
+    assert names[:8] == [
+        "HELLO_CONSUMER_KAFKA__BOOTSTRAP_SERVERS",
+        "HELLO_CONSUMER_INPUT_TOPIC",
+        "HELLO_CONSUMER_OUTPUT_TOPIC",
+        "HELLO_CONSUMER_DEAD_LETTER_TOPIC",
+        "HELLO_CONSUMER_GROUP_ID",
+        "HELLO_CONSUMER_AUTO_OFFSET_RESET",
+        "HELLO_CONSUMER_HTTP_PORT",
+        "HELLO_CONSUMER_LOG__FORMAT",
+    ]
+    assert created["env"][0]["value"] == kafka.bootstrap_servers
+    assert created["env"][8:] == scram
+    assert created["envFrom"] == env_from
+    # The scaler's field manager owns the replicas alone; the reconciler owns the rest.
+    managed = apps.read_namespaced_deployment(f"{name}-consumer", namespace).metadata.managed_fields
+    owners = {(m.manager, m.operation): m.fields_v1 for m in managed}
+    assert owners[("hello-operator-scaler", "Apply")] == {"f:spec": {"f:replicas": {}}}
+    assert set(owners) == {("hello-operator", "Apply"), ("hello-operator-scaler", "Apply")}
+
+    # Editing the spec re-applies: a dropped entry and envFrom disappear from the pod template.
+    body["spec"]["consumer"] = {
+        "image": "registry.invalid/hello-platform:test",
+        "env": scram[:1],
+    }
+    apply(admin, [body])
+    edited = eventually(
+        lambda: (c := container())["env"][8:] == scram[:1] and c,
+        what="Deployment follows the edited env",
+    )
+    assert "envFrom" not in edited
+    status = eventually(
+        lambda: (
+            (b := read_pipeline(admin, namespace, name)).get("status", {}).get("observedGeneration")
+            == b["metadata"]["generation"]
+        ),
+        what="edit reconciled",
+    )
+    assert status

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pathlib
+import re
 from typing import Any
 
 import yaml
 
+from hello_operator import manifests
 from hello_operator.spec import GROUP, KIND, MAX_NAME_LENGTH, PLURAL, VERSION, PipelineSpec
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -72,3 +74,38 @@ def test_scale_subresource_points_at_replicas_and_selector() -> None:
     }
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
     assert columns == ["Topic", "Lag", "Replicas", "Ready", "Age"]
+
+
+def consumer_schema() -> dict[str, Any]:
+    consumer: dict[str, Any] = version_schema()["properties"]["spec"]["properties"]["consumer"]
+    return consumer
+
+
+def test_env_names_the_operator_sets_are_exactly_the_ones_the_crd_refuses() -> None:
+    name = consumer_schema()["properties"]["env"]["items"]["properties"]["name"]
+    (rule,) = [r["rule"] for r in name["x-kubernetes-validations"]]
+    refused = re.findall(r"'([A-Z_]+)'", rule)
+    assert rule.startswith("!(self.upperAscii() in [")
+    built = manifests.consumer_env(
+        manifests.Owner("p", "ns", "uid"),
+        PipelineSpec(topic="t", consumer_group="g"),
+        bootstrap_servers="k:9092",
+    )
+    assert refused == [e["name"] for e in built] == list(manifests.OPERATOR_ENV)
+
+
+def test_env_and_env_from_are_bounded_and_validated_like_a_pod_spec() -> None:
+    props = consumer_schema()["properties"]
+    env, env_from = props["env"], props["envFrom"]
+    assert (env["maxItems"], env_from["maxItems"]) == (64, 16)
+    item = env["items"]
+    assert item["required"] == ["name"]
+    assert item["properties"]["name"]["pattern"] == "^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+    value_from = item["properties"]["valueFrom"]["properties"]
+    assert set(value_from) == {"secretKeyRef", "configMapKeyRef"}
+    for ref in value_from.values():
+        assert ref["required"] == ["name", "key"]
+    sources = env_from["items"]["properties"]
+    assert set(sources) == {"prefix", "secretRef", "configMapRef"}
+    # No server-side default: an unset env stays unset, as the model's () does.
+    assert "default" not in env and "default" not in env_from

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kubernetes import client
 
+from hello_consumer.settings import ConsumerSettings
 from hello_operator import manifests
 from hello_operator.spec import PipelineSpec
 
@@ -29,6 +30,52 @@ def build_deployment(**kwargs: object) -> dict:  # type: ignore[type-arg]
 def env_of(deployment: dict) -> dict[str, str]:  # type: ignore[type-arg]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     return {e["name"]: e["value"] for e in container["env"]}
+
+
+def with_consumer(**update: object) -> PipelineSpec:
+    return SPEC.model_copy(update={"consumer": SPEC.consumer.model_copy(update=update)})
+
+
+# What a pipeline on a Strimzi cluster with a SCRAM-SHA-512 listener needs.
+SECURED = PipelineSpec.from_body(
+    {
+        "topic": "default-topic",
+        "consumerGroup": "hello-consumer",
+        "consumer": {
+            "env": [
+                {"name": "HELLO_CONSUMER_KAFKA__SECURITY_PROTOCOL", "value": "SASL_SSL"},
+                {"name": "HELLO_CONSUMER_KAFKA__SASL_MECHANISM", "value": "SCRAM-SHA-512"},
+                {"name": "HELLO_CONSUMER_KAFKA__SASL_USERNAME", "value": "hello-consumer"},
+                {
+                    "name": "HELLO_CONSUMER_KAFKA__SASL_PASSWORD",
+                    "valueFrom": {"secretKeyRef": {"name": "hello-consumer", "key": "password"}},
+                },
+                {
+                    "name": "HELLO_CONSUMER_KAFKA__EXTRA__SSL.CA.PEM",
+                    "valueFrom": {
+                        "secretKeyRef": {"name": "main-cluster-ca-cert", "key": "ca.crt"}
+                    },
+                },
+                {
+                    "name": "HELLO_CONSUMER_LOG__LEVEL",
+                    "valueFrom": {
+                        "configMapKeyRef": {"name": "tuning", "key": "level", "optional": True}
+                    },
+                },
+            ],
+            "envFrom": [
+                {"prefix": "HELLO_CONSUMER_", "configMapRef": {"name": "consumer-tuning"}},
+                {"secretRef": {"name": "extra", "optional": False}},
+            ],
+        },
+    }
+)
+
+
+def secured_container() -> dict:  # type: ignore[type-arg]
+    deployment = manifests.deployment(OWNER, SECURED, image="i", bootstrap_servers="kafka:9093")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container  # type: ignore[no-any-return]
 
 
 def test_deployment_passes_pipeline_settings_to_the_consumer_as_env() -> None:
@@ -141,5 +188,96 @@ def test_service_and_pdb_select_exactly_the_consumer_pods() -> None:
 def test_deployment_survives_the_client_model_round_trip_unchanged() -> None:
     # Creating goes through client.V1Deployment; nothing may be lost on the way.
     body = build_deployment(replicas=2)
+    model = client.V1Deployment.from_dict(body)
+    assert client.ApiClient().sanitize_for_serialization(model) == body
+
+
+def test_user_env_follows_the_operators_own_with_secret_and_config_map_refs() -> None:
+    env = secured_container()["env"]
+    assert [e["name"] for e in env[: len(manifests.OPERATOR_ENV)]] == list(manifests.OPERATOR_ENV)
+    assert env[0] == {"name": "HELLO_CONSUMER_KAFKA__BOOTSTRAP_SERVERS", "value": "kafka:9093"}
+    assert env[len(manifests.OPERATOR_ENV) :] == [
+        {"name": "HELLO_CONSUMER_KAFKA__SECURITY_PROTOCOL", "value": "SASL_SSL"},
+        {"name": "HELLO_CONSUMER_KAFKA__SASL_MECHANISM", "value": "SCRAM-SHA-512"},
+        {"name": "HELLO_CONSUMER_KAFKA__SASL_USERNAME", "value": "hello-consumer"},
+        {
+            "name": "HELLO_CONSUMER_KAFKA__SASL_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "hello-consumer", "key": "password"}},
+        },
+        {
+            "name": "HELLO_CONSUMER_KAFKA__EXTRA__SSL.CA.PEM",
+            "valueFrom": {"secretKeyRef": {"name": "main-cluster-ca-cert", "key": "ca.crt"}},
+        },
+        {
+            "name": "HELLO_CONSUMER_LOG__LEVEL",
+            "valueFrom": {"configMapKeyRef": {"name": "tuning", "key": "level", "optional": True}},
+        },
+    ]
+
+
+def test_env_from_is_passed_as_written_and_left_out_when_unset() -> None:
+    assert secured_container()["envFrom"] == [
+        {"prefix": "HELLO_CONSUMER_", "configMapRef": {"name": "consumer-tuning"}},
+        {"secretRef": {"name": "extra", "optional": False}},
+    ]
+    (plain,) = build_deployment()["spec"]["template"]["spec"]["containers"]
+    assert "envFrom" not in plain
+
+
+def test_user_env_cannot_override_what_the_operator_derives_from_the_spec() -> None:
+    # The CRD refuses these; if one gets through anyway the operator's value stays.
+    spec = with_consumer(
+        env=PipelineSpec.from_body(
+            {
+                "topic": "x",
+                "consumerGroup": "x",
+                "consumer": {
+                    "env": [
+                        {"name": "HELLO_CONSUMER_INPUT_TOPIC", "value": "other"},
+                        {"name": "hello_consumer_group_id", "value": "other"},
+                        {"name": "HELLO_CONSUMER_KAFKA__SASL_USERNAME", "value": "u"},
+                    ]
+                },
+            }
+        ).consumer.env
+    )
+    deployment = manifests.deployment(
+        OWNER, spec, image="i", bootstrap_servers="kafka:9092", replicas=1
+    )
+    env = env_of(deployment)
+    assert env["HELLO_CONSUMER_INPUT_TOPIC"] == "default-topic"
+    assert "hello_consumer_group_id" not in env
+    assert env["HELLO_CONSUMER_KAFKA__SASL_USERNAME"] == "u"
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(container["env"]) == len(manifests.OPERATOR_ENV) + 1
+
+
+def test_consumer_pod_is_non_root_read_only_with_a_writable_tmp() -> None:
+    pod = build_deployment()["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_termination_grace_outlasts_the_consumers_own_shutdown_grace() -> None:
+    pod = build_deployment()["spec"]["template"]["spec"]
+    shutdown = ConsumerSettings.model_fields["shutdown_grace_seconds"].default
+    assert shutdown == 20.0
+    assert pod["terminationGracePeriodSeconds"] == 30
+    assert pod["terminationGracePeriodSeconds"] > shutdown
+
+
+def test_secured_deployment_survives_the_client_model_round_trip_unchanged() -> None:
+    body = manifests.deployment(OWNER, SECURED, image="i", bootstrap_servers="k:1", replicas=1)
     model = client.V1Deployment.from_dict(body)
     assert client.ApiClient().sanitize_for_serialization(model) == body
