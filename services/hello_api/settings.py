@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hello_core.settings import (
@@ -10,7 +10,15 @@ from hello_core.settings import (
     KafkaSettings,
     LoggingSettings,
     TelemetrySettings,
+    check_host_port,
 )
+
+# librdkafka's message.timeout.ms caps at 2147483647 ms; no call should
+# wait anywhere near that, so the bound is 15 minutes.
+MAX_DELIVERY_TIMEOUT_MS = 900_000
+# librdkafka allows 2147483647 queued messages; ten million ~1 KiB requests
+# is already ~10 GiB of memory, far beyond any pod's limit.
+MAX_QUEUE_MESSAGES = 10_000_000
 
 
 class ApiSettings(BaseSettings):
@@ -19,9 +27,17 @@ class ApiSettings(BaseSettings):
     )
 
     listen_address: str = Field(
-        "127.0.0.1:50051", description="host:port for gRPC; 0.0.0.0:50051 in containers."
+        "127.0.0.1:50051",
+        description="host:port for gRPC, port 1..65535 (0 is refused: no client could find "
+        "a random port); 0.0.0.0:50051 in containers.",
     )
     topic: str = Field("default-topic", min_length=1, description="Where requests are published.")
+    http_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Interface of /metrics, /livez and /readyz; 0.0.0.0 in containers so "
+        "the kubelet and Prometheus reach it.",
+    )
     http_port: int = Field(
         9101, ge=0, le=65535, description="Serves /metrics, /livez and /readyz; 0 disables."
     )
@@ -34,8 +50,9 @@ class ApiSettings(BaseSettings):
     delivery_timeout_ms: int = Field(
         10_000,
         ge=100,
-        description="How long the producer keeps retrying one message before the call "
-        "fails with UNAVAILABLE.",
+        le=MAX_DELIVERY_TIMEOUT_MS,
+        description="How long, in ms, the producer keeps retrying one message before the "
+        "call fails with UNAVAILABLE; at most 15 minutes.",
     )
     linger_ms: int = Field(
         2, ge=0, le=1000, description="Producer batching delay; adds at most this to latency."
@@ -43,7 +60,9 @@ class ApiSettings(BaseSettings):
     max_queue_messages: int = Field(
         100_000,
         ge=1,
-        description="Local producer queue size; a full queue answers RESOURCE_EXHAUSTED.",
+        le=MAX_QUEUE_MESSAGES,
+        description="Local producer queue size, in messages, at most 10 million; a full "
+        "queue answers RESOURCE_EXHAUSTED.",
     )
     max_concurrent_calls: int = Field(
         10_000, ge=1, description="Calls beyond this wait for gRPC to accept them."
@@ -51,3 +70,8 @@ class ApiSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings(client_id="hello-api"))
     log: LoggingSettings = Field(default_factory=LoggingSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+    @field_validator("listen_address")
+    @classmethod
+    def _listen_address_is_host_port(cls, value: str) -> str:
+        return check_host_port(value)

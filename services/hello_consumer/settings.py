@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Literal
 
@@ -30,7 +31,15 @@ class ConsumerSettings(BaseSettings):
     )
     transactional_id: str | None = Field(
         None,
-        description="Producer transactional.id; defaults to <group_id>-<hostname>, unique per pod.",
+        description="Producer transactional.id; defaults to <group_id>-<hostname>-<pid>: "
+        "unique per process on one host, and stable across restarts of a container "
+        "(whose pid is 1), so a restarted instance fences its own zombie.",
+    )
+    http_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Interface of /metrics, /livez and /readyz; 0.0.0.0 in containers so "
+        "the kubelet and Prometheus reach it.",
     )
     http_port: int = Field(9102, ge=0, le=65535, description="/metrics, /livez, /readyz; 0 off.")
     shutdown_grace_seconds: float = Field(
@@ -53,12 +62,17 @@ class ConsumerSettings(BaseSettings):
     transaction_timeout_ms: int = Field(
         10_000,
         ge=1000,
-        description="After a crash, readers of the output topic wait up to this long for "
-        "the broker to abort the dead instance's open transaction.",
+        # The broker refuses longer ones: transaction.max.timeout.ms defaults to 15 min.
+        le=900_000,
+        description="After a crash, readers of the output topic wait up to this long (ms) "
+        "for the broker to abort the dead instance's open transaction; at most 15 minutes, "
+        "the broker's default transaction.max.timeout.ms.",
     )
     session_timeout_ms: int = Field(
         10_000,
         ge=1000,
+        # The broker's group.max.session.timeout.ms defaults to 30 min.
+        le=1_800_000,
         description="How soon the group reassigns a crashed instance's partitions "
         "(librdkafka's session.timeout.ms; its default of 45 s stalls them longer).",
     )
@@ -73,10 +87,13 @@ class ConsumerSettings(BaseSettings):
     def _topics_differ(self) -> ConsumerSettings:
         topics = [self.input_topic, self.output_topic, self.dead_letter_topic]
         if len(set(topics)) != len(topics):
+            prefix = str(self.model_config.get("env_prefix", ""))
+            names = [prefix + n for n in ("INPUT_TOPIC", "OUTPUT_TOPIC", "DEAD_LETTER_TOPIC")]
             raise ValueError(
-                "input_topic, output_topic and dead_letter_topic must be three different topics"
+                f"{names[0]}, {names[1]} and {names[2]} must be three different topics "
+                f"(got {', '.join(repr(t) for t in topics)})"
             )
         return self
 
     def effective_transactional_id(self) -> str:
-        return self.transactional_id or f"{self.group_id}-{socket.gethostname()}"
+        return self.transactional_id or f"{self.group_id}-{socket.gethostname()}-{os.getpid()}"

@@ -3,17 +3,21 @@
 Each service defines one ``BaseSettings`` subclass with its own env prefix
 (``HELLO_API_``, ``HELLO_CONSUMER_``, ``HELLO_OPERATOR_``); nested groups use
 ``__`` as delimiter, e.g. ``HELLO_API_KAFKA__BOOTSTRAP_SERVERS``.
-``load_settings`` turns pydantic's errors into one ``ConfigError`` whose
-message names each offending environment variable.
+``load_settings`` turns pydantic's errors, and pydantic-settings' errors
+for values that are not JSON where JSON is expected, into one
+``ConfigError`` whose message names each offending environment variable.
 """
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+import json
+import os
+import re
+from typing import Any, Literal, TypeVar
 
 import pydantic
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsError
 
 from hello_core.errors import ConfigError
 
@@ -24,10 +28,25 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
 class LoggingSettings(BaseModel):
-    level: LogLevel = Field("INFO", description="Root log level.")
+    level: LogLevel = Field("INFO", description="Root log level; any letter case.")
     format: LogFormat = Field(
         "text", description="text: key=value lines for people; json: one object per line."
     )
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+def check_host_port(value: str) -> str:
+    """``value`` if it is ``host:port`` (``[v6]:port`` too) with port 1..65535, else ValueError."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"{value!r} is not host:port")
+    if not 1 <= int(port) <= 65535:
+        raise ValueError(f"port {port} of {value!r} is outside 1..65535")
+    return value
 
 
 class KafkaSettings(BaseModel):
@@ -87,10 +106,45 @@ def load_settings(settings_cls: type[S]) -> S:
     try:
         return settings_cls()
     except pydantic.ValidationError as exc:
-        problems = [
-            f"{env_name(settings_cls, tuple(err['loc']))}: {err['msg']} (got {err['input']!r})"
-            if not isinstance(err["input"], dict)
-            else f"{env_name(settings_cls, tuple(err['loc']))}: {err['msg']}"
-            for err in exc.errors()
-        ]
+        problems = [_describe(settings_cls, err) for err in exc.errors()]
         raise ConfigError("invalid settings: " + "; ".join(problems)) from exc
+    except SettingsError as exc:
+        raise ConfigError("invalid settings: " + _describe_unparsable(settings_cls, exc)) from exc
+
+
+def _describe(settings_cls: type[BaseSettings], err: Any) -> str:
+    loc = tuple(err["loc"])
+    if not loc:
+        # A model validator's error belongs to no single field; its message
+        # names the variables itself.
+        cause = err.get("ctx", {}).get("error")
+        return str(cause) if cause is not None else str(err["msg"])
+    name = env_name(settings_cls, loc)
+    if isinstance(err["input"], dict):
+        return f"{name}: {err['msg']}"
+    return f"{name}: {err['msg']} (got {err['input']!r})"
+
+
+def _describe_unparsable(settings_cls: type[BaseSettings], exc: SettingsError) -> str:
+    """Name the variable holding text that is not JSON where a group or dict belongs.
+
+    pydantic-settings names only the top-level field ("kafka"), whether the
+    bad text was in HELLO_API_KAFKA or HELLO_API_KAFKA__EXTRA; we look for it.
+    """
+    match = re.search(r'field "([^"]+)"', str(exc))
+    if match is None:
+        return str(exc)
+    base = env_name(settings_cls, (match.group(1),))
+    reason = f"not valid JSON: {exc.__cause__}" if exc.__cause__ else str(exc)
+    for key in sorted(os.environ):
+        name = key.upper()
+        if name != base and not name.startswith(base + ENV_NESTED_DELIMITER):
+            continue
+        text = os.environ[key].strip()
+        if name != base and not text.startswith(("{", "[")):
+            continue  # a plain string field, not parsed as JSON
+        try:
+            json.loads(text)
+        except ValueError:
+            return f"{name}: {reason}"
+    return f"{base} or {base}{ENV_NESTED_DELIMITER}*: {reason}"
