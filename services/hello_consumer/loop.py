@@ -21,7 +21,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from confluent_kafka import (
     Consumer,
@@ -37,7 +36,7 @@ from prometheus_client import Counter, Histogram
 from hello_consumer.processing import InputRecord, OutputRecord, Processor
 from hello_consumer.settings import ConsumerSettings
 from hello_core import telemetry
-from hello_core.kafka import consumer_config, producer_config
+from hello_core.kafka import admin_config, consumer_config, producer_config
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -87,15 +86,29 @@ class ConsumerLoop:
         self.last_turn = clock()
         self.assignment: set[tuple[str, int]] = set()
         self.ready = False
+        # Set while partitions are lost or batches keep failing; liveness fails
+        # when either lasts longer than stall_seconds, so a stuck client is restarted.
+        self._lost_since: float | None = None
+        self._failing_since: float | None = None
+        self._failures = 0
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
 
     # -- probes ------------------------------------------------------------
 
     def live(self) -> tuple[bool, str]:
-        stalled = self._clock() - self.last_turn
-        if stalled > self.settings.stall_seconds:
+        now = self._clock()
+        limit = self.settings.stall_seconds
+        stalled = now - self.last_turn
+        if stalled > limit:
             return False, f"poll loop stalled for {stalled:.0f}s"
+        if self._lost_since is not None and now - self._lost_since > limit:
+            return False, f"partitions lost {now - self._lost_since:.0f}s ago and not reassigned"
+        if self._failing_since is not None and now - self._failing_since > limit:
+            return False, (
+                f"{self._failures} batches in a row failed to commit over "
+                f"{now - self._failing_since:.0f}s"
+            )
         return True, "ok"
 
     def readiness(self) -> tuple[bool, str]:
@@ -118,7 +131,7 @@ class ConsumerLoop:
             )
             | {"transaction.timeout.ms": settings.transaction_timeout_ms}
         )
-        logger.info("initialising transactions transactional_id=%s", transactional_id)
+        logger.info("initialising transactions", extra={"transactional_id": transactional_id})
         producer.init_transactions(TXN_CALL_TIMEOUT)
         consumer = Consumer(
             consumer_config(
@@ -139,10 +152,10 @@ class ConsumerLoop:
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assignment |= {(p.topic, p.partition) for p in partitions}
         self.ready = True
+        self._lost_since = None
         logger.info(
-            "partitions assigned group=%s partitions=%s",
-            self.settings.group_id,
-            ",".join(f"{p.topic}[{p.partition}]" for p in partitions) or "-",
+            "partitions assigned",
+            extra={"group": self.settings.group_id, "partitions": _names(partitions)},
         )
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -150,38 +163,119 @@ class ConsumerLoop:
         # open, so everything processed so far is already committed.
         self.assignment -= {(p.topic, p.partition) for p in partitions}
         logger.info(
-            "partitions revoked group=%s partitions=%s",
-            self.settings.group_id,
-            ",".join(f"{p.topic}[{p.partition}]" for p in partitions) or "-",
+            "partitions revoked",
+            extra={"group": self.settings.group_id, "partitions": _names(partitions)},
         )
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assignment -= {(p.topic, p.partition) for p in partitions}
+        if self._lost_since is None:
+            self._lost_since = self._clock()
         logger.warning(
-            "partitions lost group=%s partitions=%s",
-            self.settings.group_id,
-            ",".join(f"{p.topic}[{p.partition}]" for p in partitions) or "-",
+            "partitions lost; the group will reassign them",
+            extra={"group": self.settings.group_id, "partitions": _names(partitions)},
         )
 
     def run(self) -> None:
         """Consume until ``stopping`` is set, then commit, leave the group and return."""
+        self._check_topics()
+        if self.stopping.is_set():
+            return
         consumer, producer = self._create_clients()
         self._consumer, self._producer = consumer, producer
         logger.info(
-            "consumer started group=%s input=%s output=%s dead_letter=%s",
-            self.settings.group_id,
-            self.settings.input_topic,
-            self.settings.output_topic,
-            self.settings.dead_letter_topic,
+            "consumer started",
+            extra={
+                "group": self.settings.group_id,
+                "input_topic": self.settings.input_topic,
+                "output_topic": self.settings.output_topic,
+                "dead_letter_topic": self.settings.dead_letter_topic,
+            },
         )
         try:
             while not self.stopping.is_set():
                 self.last_turn = self._clock()
                 batch = self._next_batch(consumer)
                 if batch:
-                    self._process_with_retry(consumer, producer, batch)
+                    self._process_once(consumer, producer, batch)
         finally:
             self._close(consumer, producer)
+
+    def _check_topics(self) -> None:
+        """Refuse to start on a topic that does not exist, naming the setting to fix.
+
+        Waits (until stopped) while no broker answers, so a consumer started
+        before Kafka simply waits for it.
+        """
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(admin_config(self.settings.kafka))
+        wanted = {
+            "HELLO_CONSUMER_INPUT_TOPIC": self.settings.input_topic,
+            "HELLO_CONSUMER_OUTPUT_TOPIC": self.settings.output_topic,
+            "HELLO_CONSUMER_DEAD_LETTER_TOPIC": self.settings.dead_letter_topic,
+        }
+        while not self.stopping.is_set():
+            try:
+                existing = set(admin.list_topics(timeout=10).topics)
+            except KafkaException as exc:
+                logger.warning(
+                    "kafka not reachable yet, waiting",
+                    extra={
+                        "bootstrap_servers": self.settings.kafka.bootstrap_servers,
+                        "reason": exc.args[0].str(),
+                    },
+                )
+                self.stopping.wait(2)
+                continue
+            missing = [
+                f"{topic!r} ({env})" for env, topic in wanted.items() if topic not in existing
+            ]
+            if missing:
+                raise FatalConsumerError(
+                    "topics do not exist: "
+                    + ", ".join(missing)
+                    + "; create them or fix the setting"
+                )
+            return
+
+    def _process_once(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:
+        """Process and commit one batch; on failure abort, rewind and back off.
+
+        The retry happens in the poll loop, not here: polling lets the consumer
+        serve rebalances and rejoin its group after a broker stall (a batch
+        retried in place keeps failing with stale group metadata), and lets a
+        SIGTERM stop it.
+        """
+        try:
+            self._process_batch(consumer, producer, batch)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.fatal():
+                raise FatalConsumerError(f"producer fenced or failed: {error.str()}") from exc
+            self._failures += 1
+            if self._failing_since is None:
+                self._failing_since = self._clock()
+            logger.warning(
+                "batch failed, aborting its transaction and rewinding",
+                extra={
+                    "code": error.name(),
+                    "reason": error.str(),
+                    "records": len(batch),
+                    "failures_in_a_row": self._failures,
+                },
+            )
+            self._abort_and_rewind(consumer, producer, batch)
+            backoff = min(
+                self.settings.retry_backoff_seconds * 2 ** (self._failures - 1),
+                self.settings.retry_backoff_max_seconds,
+            )
+            self.stopping.wait(backoff)
+        else:
+            if self._failures:
+                logger.info("batches commit again", extra={"failures": self._failures})
+            self._failures = 0
+            self._failing_since = None
 
     def _next_batch(self, consumer: Consumer) -> list[Message]:
         # Block for the first record only, then take what is already fetched:
@@ -201,33 +295,15 @@ class ConsumerLoop:
                 raise FatalConsumerError(f"consumer error: {error.str()}")
             else:
                 logger.warning(
-                    "consume error topic=%s partition=%s code=%s reason=%s",
-                    message.topic(),
-                    message.partition(),
-                    error.name(),
-                    error.str(),
+                    "consume error",
+                    extra={
+                        "topic": message.topic(),
+                        "partition": message.partition(),
+                        "code": error.name(),
+                        "reason": error.str(),
+                    },
                 )
         return records
-
-    def _process_with_retry(
-        self, consumer: Consumer, producer: Producer, batch: list[Message]
-    ) -> None:
-        backoff = self.settings.retry_backoff_seconds
-        while True:
-            try:
-                self._process_batch(consumer, producer, batch)
-                return
-            except KafkaException as exc:
-                error: KafkaError = exc.args[0]
-                if error.fatal():
-                    raise FatalConsumerError(f"producer fenced or failed: {error.str()}") from exc
-                if not error.txn_requires_abort():
-                    # Not abortable and not fatal: the state is unknown, so
-                    # abort to be safe; re-reading the batch is harmless.
-                    logger.warning("transaction call failed, aborting reason=%s", error.str())
-                self._abort_and_rewind(consumer, producer, batch)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, self.settings.retry_backoff_max_seconds)
 
     def _process_batch(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:
         started = time.perf_counter()
@@ -261,11 +337,15 @@ class ConsumerLoop:
                     span.set_status(trace.StatusCode.ERROR, "dead-lettered")
             if output.dead_letter:
                 logger.warning(
-                    "dead-lettering record topic=%s partition=%d offset=%d reason=%s",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    _header_text(output.headers, "dlt.reason"),
+                    "dead-lettering record",
+                    extra={
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "key": (record.key or b"").decode("utf-8", "replace")[:64],
+                        "dead_letter_topic": output.topic,
+                        "reason": _header_text(output.headers, "dlt.reason"),
+                    },
                 )
             self._produce(producer, output)
             outputs.append(output)
@@ -285,9 +365,11 @@ class ConsumerLoop:
                 END_TO_END_SECONDS.observe(max(output.end_to_end_ms, 0) / 1000)
         BATCH_SECONDS.observe(time.perf_counter() - started)
         logger.debug(
-            "batch committed records=%d partitions=%s",
-            len(batch),
-            ",".join(f"{t}[{p}]@{o}" for (t, p), o in sorted(next_offsets.items())),
+            "batch committed",
+            extra={
+                "records": len(batch),
+                "offsets": ",".join(f"{t}[{p}]@{o}" for (t, p), o in sorted(next_offsets.items())),
+            },
         )
 
     def _produce(self, producer: Producer, output: OutputRecord) -> None:
@@ -309,42 +391,70 @@ class ConsumerLoop:
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
                 if error.retriable() and not error.txn_requires_abort() and not error.fatal():
-                    logger.warning("commit failed, retrying reason=%s", error.str())
+                    logger.warning(
+                        "commit failed, retrying",
+                        extra={"code": error.name(), "reason": error.str()},
+                    )
                     continue
                 raise
 
     def _abort_and_rewind(
         self, consumer: Consumer, producer: Producer, batch: list[Message]
     ) -> None:
+        """Abort the open transaction and seek back to the batch's first offsets.
+
+        If the consumer cannot be rewound it must not go on: consuming past
+        records whose outputs were aborted would commit over them. The
+        process exits instead and restarts from the committed offsets.
+        """
         ABORTS.inc()
         starts: dict[tuple[str, int], int] = {}
         for message in batch:
             key = (str(message.topic()), int(message.partition() or 0))
             starts.setdefault(key, int(message.offset() or 0))
-        logger.warning(
-            "aborting transaction and rewinding records=%d partitions=%s",
-            len(batch),
-            ",".join(f"{t}[{p}]@{o}" for (t, p), o in sorted(starts.items())),
-        )
-        try:
-            producer.abort_transaction(TXN_CALL_TIMEOUT)
-        except KafkaException as exc:
-            if exc.args[0].fatal():
-                raise FatalConsumerError(f"abort failed: {exc.args[0].str()}") from exc
-            raise
-        for (topic, partition), offset in starts.items():
-            if (topic, partition) in self.assignment:
+        for attempt in range(1, 4):
+            try:
+                producer.abort_transaction(TXN_CALL_TIMEOUT)
+                break
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.fatal() or attempt == 3:
+                    raise FatalConsumerError(f"abort failed: {error.str()}") from exc
+                logger.warning(
+                    "abort failed, retrying",
+                    extra={"code": error.name(), "reason": error.str(), "attempt": attempt},
+                )
+        rewound = []
+        for (topic, partition), offset in sorted(starts.items()):
+            if (topic, partition) not in self.assignment:
+                continue  # revoked: its new owner starts from the committed offset
+            try:
                 consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:
+                raise FatalConsumerError(
+                    f"cannot rewind {topic}[{partition}] to {offset}: {exc.args[0].str()}"
+                ) from exc
+            rewound.append(f"{topic}[{partition}]@{offset}")
+        logger.info("transaction aborted and rewound", extra={"offsets": ",".join(rewound) or "-"})
 
     def _close(self, consumer: Consumer, producer: Producer) -> None:
-        logger.info("consumer leaving group group=%s", self.settings.group_id)
+        logger.info("consumer leaving group", extra={"group": self.settings.group_id})
         try:
             consumer.close()
-        finally:
+        except KafkaException as exc:
+            logger.warning("leaving the group failed", extra={"reason": exc.args[0].str()})
+        try:
             remaining = producer.flush(self.settings.shutdown_grace_seconds)
+        except KafkaException as exc:  # a fenced producer refuses even to flush
+            logger.warning("producer flush failed", extra={"reason": exc.args[0].str()})
+        else:
             if remaining:
-                logger.error("producer closed with %d undelivered records", remaining)
-        logger.info("consumer stopped group=%s", self.settings.group_id)
+                logger.error("producer closed with undelivered records", extra={"count": remaining})
+        logger.info("consumer stopped", extra={"group": self.settings.group_id})
+
+
+def _names(partitions: list[TopicPartition]) -> str:
+    return ",".join(f"{p.topic}[{p.partition}]" for p in partitions) or "-"
 
 
 def _header_list(headers: object) -> list[tuple[str, str | bytes | None]]:
@@ -360,12 +470,3 @@ def _header_text(headers: list[tuple[str, str | bytes | None]], name: str) -> st
         if key == name:
             return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     return ""
-
-
-def describe_config(settings: ConsumerSettings) -> dict[str, Any]:
-    return {
-        "group": settings.group_id,
-        "input": settings.input_topic,
-        "output": settings.output_topic,
-        "dead_letter": settings.dead_letter_topic,
-    }

@@ -28,3 +28,17 @@ def test_readiness_waits_for_the_first_assignment() -> None:
     loop.ready = True
     loop.assignment = {("default-topic", 0), ("default-topic", 1)}
     assert loop.readiness() == (True, "assigned 2 partition(s)")
+
+
+def test_liveness_fails_when_lost_partitions_are_not_reassigned_in_time() -> None:
+    clock = FakeClock()
+    loop = ConsumerLoop(ConsumerSettings(stall_seconds=30), clock=clock)
+    loop._on_lost(None, [])  # type: ignore[arg-type]
+    clock.now += 30
+    loop.last_turn = clock.now
+    assert loop.live() == (True, "ok")
+    clock.now += 1
+    loop.last_turn = clock.now
+    assert loop.live() == (False, "partitions lost 31s ago and not reassigned")
+    loop._on_assign(None, [])  # type: ignore[arg-type]
+    assert loop.live() == (True, "ok")
