@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from hello_core.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 Check = Callable[[], tuple[bool, str]]
@@ -54,7 +56,7 @@ class ProbeServer:
                 self.wfile.write(body)
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                logger.debug("probe request %s", format % args)
+                logger.debug("probe request", extra={"request": format % args})
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
@@ -63,14 +65,26 @@ class ProbeServer:
         )
 
     @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
     def port(self) -> int:
         return int(self._server.server_address[1])
 
     def start(self) -> ProbeServer:
         self._thread.start()
-        logger.info("probe endpoint listening port=%d paths=/metrics,/livez,/readyz", self.port)
+        logger.info(
+            "probe endpoint listening",
+            extra={"address": f"{self.host}:{self.port}", "paths": "/metrics,/livez,/readyz"},
+        )
         return self
 
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def listen_failure(address: str, variable: str, exc: OSError) -> ConfigError:
+    """The one-line error for an address we cannot bind, naming the variable that set it."""
+    return ConfigError(f"cannot listen on {address} ({variable}): {exc.strerror or exc}")

@@ -1,7 +1,8 @@
 """librdkafka configuration built from our settings.
 
 Keys are librdkafka's own (https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md).
-This module builds dicts only; the services create the clients.
+This module builds dicts only; the services create the clients, and
+``invalid_config`` translates librdkafka's refusal of one into ConfigError.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException
+
+from hello_core.errors import ConfigError
 from hello_core.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -87,3 +91,20 @@ def consumer_config(
 
 def admin_config(settings: KafkaSettings) -> dict[str, Any]:
     return common_config(settings)
+
+
+def invalid_config(exc: BaseException, *, env_prefix: str) -> ConfigError | None:
+    """The ConfigError for a client librdkafka refused to create, or None for other errors.
+
+    librdkafka checks property names and ranges only when a client is
+    created, and reports a bad one as KafkaException(_INVALID_ARG).
+    """
+    if not isinstance(exc, KafkaException) or not exc.args:
+        return None
+    error = exc.args[0]
+    if not isinstance(error, KafkaError) or error.code() != KafkaError._INVALID_ARG:
+        return None
+    return ConfigError(
+        f"invalid Kafka client configuration: {error.str().strip()} "
+        f"(check {env_prefix}KAFKA__EXTRA and related settings)"
+    )

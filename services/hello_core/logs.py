@@ -1,9 +1,28 @@
 """Logging set-up for entry points: key=value text or JSON lines.
 
-Modules log with ``logging.getLogger(__name__)`` and pass context through
-``extra={...}``; the formatters here append those fields, so an on-call
-reader sees topic, partition, offset and message id on the same line.
-Only entry points call ``configure``.
+Convention for every log call (the API, the consumer, core):
+
+- ``msg`` is a short constant event name in lower case, the same on every
+  call of that line: ``"publish failed"``, ``"partitions assigned"``. Never
+  interpolate values into it; a reader greps for it and a JSON reader groups
+  by it.
+- Everything variable goes into ``extra={...}`` with snake_case keys, so
+  JSON lines carry them as fields and text lines as ``key=value``. Reuse the
+  common keys: ``topic``, ``partition``, ``offset``, ``message_id``, ``key``,
+  ``group``, ``transactional_id``, ``code`` (librdkafka's or gRPC's error
+  name), ``reason`` (an error's text), ``count``, ``suppressed``, ``port``,
+  ``address``, ``signal``, ``grace_seconds``.
+- Keys must not be LogRecord attribute names (``name``, ``msg``, ``args``,
+  ``message``, ``module``, ``filename``, ``process``, ``thread`` ...):
+  ``logging`` raises KeyError for those.
+- Untrusted text (user names, broker errors) is cut by the formatters to
+  ``MAX_FIELD_CHARS``.
+- Lines that can repeat once per call or per message under failure go
+  through a ``Throttle``: the first is logged, then at most one per interval
+  with ``suppressed=<n>``; metrics counters carry the full count.
+
+``ts`` is ISO 8601 in UTC with milliseconds (``2026-05-09T07:35:25.123Z``)
+in both formats. Only entry points call ``configure``.
 """
 
 from __future__ import annotations
@@ -11,6 +30,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 # Attributes every LogRecord has; anything else came from `extra`.
@@ -33,10 +56,16 @@ def _short(value: Any) -> Any:
     return value
 
 
+def iso_timestamp(created: float) -> str:
+    """``created`` (seconds since the epoch) as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
+    moment = datetime.fromtimestamp(created, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "ts": iso_timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -51,7 +80,7 @@ class KeyValueFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = {
-            "ts": record.created,
+            "ts": iso_timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -67,6 +96,38 @@ def _quote(value: Any) -> str:
     if text == "" or any(c in text for c in ' "=\n'):
         return json.dumps(text, ensure_ascii=False)
     return text
+
+
+class Throttle:
+    """At most one log line per ``interval`` seconds for each kind of event.
+
+    ``throttle(kind)`` returns None when the line should be
+    skipped, else how many lines of that kind were skipped since the last
+    one logged (0 for the first)::
+
+        suppressed = throttle("publish failed")
+        if suppressed is not None:
+            logger.warning("publish failed", extra={..., "suppressed": suppressed})
+
+    Thread-safe: the API calls it from the event loop and librdkafka's thread.
+    """
+
+    def __init__(self, interval: float = 5.0, *, clock: Callable[[], float] = time.monotonic):
+        self.interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        # kind -> (when its last line was logged, lines skipped since)
+        self._state: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, kind: str) -> int | None:
+        now = self._clock()
+        with self._lock:
+            state = self._state.get(kind)
+            if state is not None and now - state[0] < self.interval:
+                self._state[kind] = (state[0], state[1] + 1)
+                return None
+            self._state[kind] = (now, 0)
+            return 0 if state is None else state[1]
 
 
 def configure(level: str = "INFO", fmt: str = "text") -> None:

@@ -4,14 +4,26 @@ import json
 import logging
 
 import pytest
+from confluent_kafka import KafkaException, Producer
 
-from hello_core.kafka import consumer_config, producer_config
-from hello_core.logs import MAX_FIELD_CHARS, JsonFormatter, KeyValueFormatter, configure
+from hello_core.kafka import consumer_config, invalid_config, producer_config
+from hello_core.logs import (
+    MAX_FIELD_CHARS,
+    JsonFormatter,
+    KeyValueFormatter,
+    Throttle,
+    configure,
+    iso_timestamp,
+)
 from hello_core.settings import KafkaSettings
+
+# 2023-11-14T22:13:20.123Z
+CREATED = 1_700_000_000.123456
 
 
 def make_record(msg: str, **extra: object) -> logging.LogRecord:
     record = logging.LogRecord("hello.test", logging.WARNING, __file__, 1, msg, None, None)
+    record.created = CREATED
     for key, value in extra.items():
         setattr(record, key, value)
     return record
@@ -21,17 +33,104 @@ def test_key_value_lines_carry_extra_fields_and_quote_spaces() -> None:
     line = KeyValueFormatter().format(
         make_record("publish failed", topic="default-topic", partition=3, reason="no leader now")
     )
-    assert " level=warning logger=hello.test " in line
-    assert 'msg="publish failed"' in line
-    assert line.endswith('topic=default-topic partition=3 reason="no leader now"')
+    assert line == (
+        'ts=2023-11-14T22:13:20.123Z level=warning logger=hello.test msg="publish failed" '
+        'topic=default-topic partition=3 reason="no leader now"'
+    )
 
 
 def test_json_lines_are_one_object_with_truncated_untrusted_fields() -> None:
     line = JsonFormatter().format(make_record("bad name", user_name="n" * 1000, offset=12))
     data = json.loads(line)
+    assert data["ts"] == "2023-11-14T22:13:20.123Z"
     assert data["msg"] == "bad name"
     assert data["offset"] == 12
     assert len(data["user_name"]) == MAX_FIELD_CHARS + 1  # plus the ellipsis
+
+
+def test_a_logger_call_with_extra_lands_as_json_fields() -> None:
+    record = logging.getLogger("hello.test").makeRecord(
+        "hello.test",
+        logging.INFO,
+        __file__,
+        1,
+        "published",
+        None,
+        None,
+        extra={"message_id": "ab" * 16, "topic": "t", "partition": 0, "offset": 7},
+    )
+    data = json.loads(JsonFormatter().format(record))
+    assert {k: data[k] for k in ("msg", "message_id", "topic", "partition", "offset")} == {
+        "msg": "published",
+        "message_id": "ab" * 16,
+        "topic": "t",
+        "partition": 0,
+        "offset": 7,
+    }
+
+
+def test_timestamps_are_utc_iso_8601_with_milliseconds() -> None:
+    assert iso_timestamp(0) == "1970-01-01T00:00:00.000Z"
+    assert iso_timestamp(CREATED) == "2023-11-14T22:13:20.123Z"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_throttle_logs_the_first_then_one_per_interval_with_the_skipped_count() -> None:
+    clock = FakeClock()
+    throttle = Throttle(5.0, clock=clock)
+    assert throttle("publish failed") == 0
+    assert [throttle("publish failed") for _ in range(3)] == [None, None, None]
+    clock.now += 4.9
+    assert throttle("publish failed") is None
+    clock.now += 0.1
+    assert throttle("publish failed") == 4
+    assert throttle("publish failed") is None
+    clock.now += 5
+    assert throttle("publish failed") == 1
+    clock.now += 60
+    assert throttle("publish failed") == 0
+
+
+def test_throttle_counts_each_kind_on_its_own() -> None:
+    clock = FakeClock()
+    throttle = Throttle(5.0, clock=clock)
+    assert throttle("publish failed") == 0
+    assert throttle("producer queue full") == 0
+    assert throttle("publish failed") is None
+    clock.now += 5
+    assert throttle("producer queue full") == 0
+    assert throttle("publish failed") == 1
+
+
+def test_unknown_librdkafka_property_becomes_a_config_error_naming_the_variable() -> None:
+    with pytest.raises(KafkaException) as info:
+        Producer({"no.such.prop": 1})
+    error = invalid_config(info.value, env_prefix="HELLO_API_")
+    assert str(error) == (
+        'invalid Kafka client configuration: No such configuration property: "no.such.prop" '
+        "(check HELLO_API_KAFKA__EXTRA and related settings)"
+    )
+
+
+def test_out_of_range_librdkafka_value_becomes_a_config_error_without_a_newline() -> None:
+    with pytest.raises(KafkaException) as info:
+        Producer({"linger.ms": 9_999_999})
+    assert str(invalid_config(info.value, env_prefix="HELLO_CONSUMER_")) == (
+        "invalid Kafka client configuration: Configuration property "
+        '"queue.buffering.max.ms" value 1e+07 is outside allowed range 0..900000 '
+        "(check HELLO_CONSUMER_KAFKA__EXTRA and related settings)"
+    )
+
+
+def test_other_errors_are_not_config_errors() -> None:
+    assert invalid_config(RuntimeError("boom"), env_prefix="HELLO_API_") is None
 
 
 def test_configure_replaces_handlers_and_silences_librdkafka_noise() -> None:
