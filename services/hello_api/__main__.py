@@ -4,48 +4,70 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 
 from hello_api.server import ApiServer, serve
-from hello_api.settings import ApiSettings
+from hello_api.settings import ENV_PREFIX, ApiSettings
 from hello_core import logs, telemetry
+from hello_core.cli import fail, service_command
 from hello_core.errors import ConfigError
-from hello_core.http import ProbeServer
+from hello_core.http import ProbeServer, listen_failure
 from hello_core.settings import load_settings
+
+PROG = "hello-api"
+
+SUMMARY = """Serve /hello.HelloApi/SayHello over gRPC and publish each call to Kafka.
+
+Each call is answered once the broker has acknowledged the record (acks=all,
+idempotent producer). grpc.health.v1 and server reflection are served too,
+and /metrics, /livez and /readyz over HTTP. SIGTERM drains in-flight calls
+and flushes the producer. Exit codes: 0 clean stop, 1 undelivered records or
+a crash, 2 bad configuration."""
 
 logger = logging.getLogger("hello_api")
 
 
-def main() -> None:
+def run() -> int:
     try:
         settings = load_settings(ApiSettings)
+        logs.configure(settings.log.level, settings.log.format)
+        telemetry.configure(settings.telemetry, default_service_name=PROG)
+        return _serve(settings)
     except ConfigError as exc:
-        print(f"hello-api: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    logs.configure(settings.log.level, settings.log.format)
-    telemetry.configure(settings.telemetry, default_service_name="hello-api")
+        fail(PROG, exc)
 
-    probes: list[ProbeServer] = []
+
+def _serve(settings: ApiSettings) -> int:
+    api_ref: list[ApiServer] = []
+
+    def ready() -> tuple[bool, str]:
+        if not api_ref:
+            return False, "starting"
+        if api_ref[0].publisher.brokers_down:
+            return False, "kafka brokers unreachable"
+        return True, "ok"
+
+    probe = None
+    if settings.http_port:
+        # Bound before anything else starts, so a port in use stops us cleanly.
+        try:
+            probe = ProbeServer(host=settings.http_host, port=settings.http_port, ready=ready)
+        except OSError as exc:
+            address = f"{settings.http_host}:{settings.http_port}"
+            raise listen_failure(address, f"{ENV_PREFIX}HTTP_PORT", exc) from exc
+        probe.start()
 
     async def on_started(api: ApiServer) -> None:
-        if settings.http_port:
-
-            def ready() -> tuple[bool, str]:
-                if api.publisher.brokers_down:
-                    return False, "kafka brokers unreachable"
-                return True, "ok"
-
-            probes.append(ProbeServer(port=settings.http_port, ready=ready).start())
+        api_ref.append(api)
 
     try:
-        code = asyncio.run(serve(settings, on_started=on_started))
-    except OSError as exc:
-        logger.error("api failed to start reason=%s", exc)
-        code = 1
-    for probe in probes:
-        probe.stop()
-    raise SystemExit(code)
+        return asyncio.run(serve(settings, on_started=on_started))
+    finally:
+        if probe is not None:
+            probe.stop()
+
+
+main = service_command(prog_name=PROG, summary=SUMMARY, settings_cls=ApiSettings, run=run)
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name=PROG)

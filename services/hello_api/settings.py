@@ -13,6 +13,8 @@ from hello_core.settings import (
     check_host_port,
 )
 
+ENV_PREFIX = "HELLO_API_"
+
 # librdkafka's message.timeout.ms caps at 2147483647 ms; no call should
 # wait anywhere near that, so the bound is 15 minutes.
 MAX_DELIVERY_TIMEOUT_MS = 900_000
@@ -23,7 +25,7 @@ MAX_QUEUE_MESSAGES = 10_000_000
 
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="HELLO_API_", env_nested_delimiter=ENV_NESTED_DELIMITER, extra="ignore"
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED_DELIMITER, extra="ignore"
     )
 
     listen_address: str = Field(

@@ -4,56 +4,86 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from types import FrameType
 
 from hello_consumer.loop import ConsumerLoop, FatalConsumerError
-from hello_consumer.settings import ConsumerSettings
+from hello_consumer.settings import ENV_PREFIX, ConsumerSettings
 from hello_core import logs, telemetry
+from hello_core.cli import fail, service_command
 from hello_core.errors import ConfigError
-from hello_core.http import ProbeServer
+from hello_core.http import ProbeServer, listen_failure
+from hello_core.kafka import invalid_config
 from hello_core.settings import load_settings
+
+PROG = "hello-consumer"
+
+SUMMARY = """Turn greeting requests from Kafka into greeting records, exactly once.
+
+Joins the consumer group, and for each batch writes the greetings (and the
+dead letters of what it cannot process) in one Kafka transaction together
+with the consumed offsets. Serves /metrics, /livez and /readyz over HTTP.
+SIGTERM finishes the current batch, commits and leaves the group. Exit
+codes: 0 clean stop, 1 fatal Kafka error or crash, 2 bad configuration."""
 
 logger = logging.getLogger("hello_consumer")
 
 
-def main() -> None:
+def run() -> int:
     try:
         settings = load_settings(ConsumerSettings)
+        logs.configure(settings.log.level, settings.log.format)
+        telemetry.configure(settings.telemetry, default_service_name=PROG)
+        return _consume(settings)
     except ConfigError as exc:
-        print(f"hello-consumer: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    logs.configure(settings.log.level, settings.log.format)
-    telemetry.configure(settings.telemetry, default_service_name="hello-consumer")
+        fail(PROG, exc)
 
+
+def _consume(settings: ConsumerSettings) -> int:
     loop = ConsumerLoop(settings)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         logger.info(
-            "signal received, finishing current batch signal=%s", signal.Signals(signum).name
+            "signal received, finishing current batch",
+            extra={"signal": signal.Signals(signum).name},
         )
         loop.stopping.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
     probe = None
     if settings.http_port:
-        probe = ProbeServer(port=settings.http_port, live=loop.live, ready=loop.readiness).start()
-    code = 0
+        # Bound before joining the group, so a port in use stops us cleanly.
+        try:
+            probe = ProbeServer(
+                host=settings.http_host,
+                port=settings.http_port,
+                live=loop.live,
+                ready=loop.readiness,
+            )
+        except OSError as exc:
+            address = f"{settings.http_host}:{settings.http_port}"
+            raise listen_failure(address, f"{ENV_PREFIX}HTTP_PORT", exc) from exc
+        probe.start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         loop.run()
     except FatalConsumerError as exc:
-        logger.error("consumer stopping on fatal error reason=%s", exc)
-        code = 1
-    except Exception:
-        logger.exception("consumer crashed")
-        code = 1
+        logger.error("consumer stopping on fatal error; exit 1", extra={"reason": str(exc)})
+        return 1
+    except Exception as exc:
+        error = invalid_config(exc, env_prefix=ENV_PREFIX)
+        if error is not None:
+            raise error from exc
+        logger.exception("consumer crashed; exit 1")
+        return 1
     finally:
         if probe is not None:
             probe.stop()
-    raise SystemExit(code)
+    return 0
+
+
+main = service_command(prog_name=PROG, summary=SUMMARY, settings_cls=ConsumerSettings, run=run)
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name=PROG)

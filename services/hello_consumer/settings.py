@@ -16,10 +16,12 @@ from hello_core.settings import (
     TelemetrySettings,
 )
 
+ENV_PREFIX = "HELLO_CONSUMER_"
+
 
 class ConsumerSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="HELLO_CONSUMER_", env_nested_delimiter=ENV_NESTED_DELIMITER, extra="ignore"
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED_DELIMITER, extra="ignore"
     )
 
     input_topic: str = Field("default-topic", min_length=1)
