@@ -13,12 +13,28 @@ import grpc
 
 from hello_proto import hello_pb2, hello_pb2_grpc
 
+# Above the API's default 10 s delivery timeout, so that when Kafka is slow
+# the server's UNAVAILABLE arrives before our own DEADLINE_EXCEEDED.
+DEFAULT_TIMEOUT_SECONDS = 15.0
+
 # Errors a person can act on, by status; anything else prints gRPC's own words.
 _HINTS = {
-    grpc.StatusCode.UNAVAILABLE: "is the API running and Kafka reachable? (retry is safe)",
-    grpc.StatusCode.DEADLINE_EXCEEDED: "raise --timeout, or check the broker's health",
-    grpc.StatusCode.RESOURCE_EXHAUSTED: "the API's producer queue is full; retry shortly",
+    grpc.StatusCode.UNAVAILABLE: "is the API running and Kafka reachable? The message may "
+    "still have been written, so a retry can greet twice",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "raise --timeout, or check the broker's health; the "
+    "message may still be delivered",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "the API's producer queue is full; retry with backoff",
 }
+# gRPC's own words for a message over the server's size limit.
+_TOO_LARGE = "Received message larger than max"
+_TOO_LARGE_HINT = "the request is larger than the API accepts; do not retry, shorten the name"
+
+
+def hint_for(code: grpc.StatusCode, details: str) -> str | None:
+    """What the person at the terminal can do about a failed call, if we know."""
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _TOO_LARGE in details:
+        return _TOO_LARGE_HINT
+    return _HINTS.get(code)
 
 
 @click.group()
@@ -30,7 +46,13 @@ _HINTS = {
     envvar="HELLO_TARGET",
     help="host:port of the API.",
 )
-@click.option("--timeout", default=10.0, show_default=True, help="Deadline per call, seconds.")
+@click.option(
+    "--timeout",
+    default=DEFAULT_TIMEOUT_SECONDS,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Deadline per call, seconds; above the API's delivery timeout (10 s).",
+)
 @click.pass_context
 def cli(ctx: click.Context, target: str, timeout: float) -> None:
     """Talk to a hello-platform API."""
@@ -51,8 +73,9 @@ def say(obj: dict[str, object], name: str, verbose: bool) -> None:
             reply = stub.SayHello(hello_pb2.HelloRequest(name=name), timeout=timeout)
         except grpc.RpcError as exc:
             code = exc.code()  # type: ignore[attr-defined]
-            hint = _HINTS.get(code)
-            click.echo(f"error: {code.name}: {exc.details()}", err=True)  # type: ignore[attr-defined]
+            details = exc.details() or ""  # type: ignore[attr-defined]
+            hint = hint_for(code, details)
+            click.echo(f"error: {code.name}: {details}", err=True)
             if hint:
                 click.echo(f"hint: {hint}", err=True)
             sys.exit(1)

@@ -77,16 +77,17 @@ class Publisher:
         # down; only the all-brokers-down transition is worth a warning.
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
             if not self._brokers_down:
-                logger.warning("all kafka brokers unreachable topic=%s", self.topic)
+                logger.warning(
+                    "all kafka brokers unreachable; calls fail with UNAVAILABLE until one answers",
+                    extra={"topic": self.topic},
+                )
             self._brokers_down = True
             return
         level = logging.ERROR if error.fatal() else logging.DEBUG
         logger.log(
             level,
-            "kafka client error code=%s reason=%s fatal=%s",
-            error.name(),
-            error.str(),
-            error.fatal(),
+            "kafka client error",
+            extra={"code": error.name(), "reason": error.str(), "fatal": error.fatal()},
         )
 
     async def publish(
@@ -127,7 +128,7 @@ class Publisher:
             ) from exc
         delivery = await future
         if self._brokers_down:
-            logger.info("kafka reachable again topic=%s", self.topic)
+            logger.info("kafka reachable again", extra={"topic": self.topic})
             self._brokers_down = False
         return delivery
 
@@ -140,7 +141,8 @@ class Publisher:
         self._hand_over()  # results served by flush itself
         if remaining:
             logger.error(
-                "producer closed with undelivered records topic=%s count=%d", self.topic, remaining
+                "producer closed with undelivered records",
+                extra={"topic": self.topic, "count": remaining},
             )
         return remaining
 

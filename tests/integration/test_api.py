@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pathlib
 import subprocess
@@ -16,7 +17,8 @@ from confluent_kafka import Consumer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import REGISTRY
 
-from hello_api.server import ApiServer
+from hello_api.client import hint_for
+from hello_api.server import MAX_REQUEST_BYTES, ApiServer
 from hello_api.settings import ApiSettings
 from hello_core.envelope import GreetingRequest
 from hello_core.settings import KafkaSettings
@@ -122,6 +124,69 @@ async def test_bad_names_are_invalid_argument_with_the_reason(
         await stub.SayHello(hello_pb2.HelloRequest(name=name), timeout=5)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert info.value.details() == detail
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"\x0a\x02\xff\xfe", "String field had bad UTF-8"),
+        (b"\xff\xff\xff\xff", "Wire format was corrupt"),
+    ],
+)
+async def test_undecodable_request_is_invalid_argument_without_a_traceback(
+    api: tuple[ApiServer, grpc.aio.Channel],
+    caplog: pytest.LogCaptureFixture,
+    data: bytes,
+    reason: str,
+) -> None:
+    say_hello = api[1].unary_unary(
+        "/hello.HelloApi/SayHello",
+        request_serializer=lambda raw: raw,
+        response_deserializer=lambda raw: raw,
+    )
+    before = calls("INVALID_ARGUMENT")
+    with caplog.at_level(logging.DEBUG), pytest.raises(grpc.aio.AioRpcError) as info:
+        await say_hello(data, timeout=5)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details() == (
+        "request is not a valid hello.HelloRequest: "
+        f"Error parsing message with type 'hello.HelloRequest': {reason}"
+    )
+    assert calls("INVALID_ARGUMENT") == before + 1
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+
+
+async def test_request_over_64_kib_is_refused_by_grpc_as_too_large(
+    api: tuple[ApiServer, grpc.aio.Channel],
+) -> None:
+    stub = hello_pb2_grpc.HelloApiStub(api[1])
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.SayHello(hello_pb2.HelloRequest(name="x" * (MAX_REQUEST_BYTES + 1)), timeout=5)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert info.value.details() == (
+        "SERVER: Received message larger than max "
+        f"({MAX_REQUEST_BYTES + 5} vs. {MAX_REQUEST_BYTES})"
+    )
+    assert hint_for(info.value.code(), info.value.details() or "") == (
+        "the request is larger than the API accepts; do not retry, shorten the name"
+    )
+
+
+async def test_repeated_publish_failures_log_one_line_per_interval(
+    api_without_broker: tuple[ApiServer, grpc.aio.Channel], caplog: pytest.LogCaptureFixture
+) -> None:
+    stub = hello_pb2_grpc.HelloApiStub(api_without_broker[1])
+    with caplog.at_level(logging.WARNING, logger="hello_api.server"):
+        results = await asyncio.gather(
+            *(stub.SayHello(hello_pb2.HelloRequest(name=f"n{i}"), timeout=10) for i in range(5)),
+            return_exceptions=True,
+        )
+    assert all(isinstance(r, grpc.aio.AioRpcError) for r in results)
+    warnings = [r for r in caplog.records if r.name == "hello_api.server"]
+    # The first failure of each kind is logged; the rest fall in the same 5 s window.
+    assert len(warnings) <= 2
+    assert warnings[0].getMessage() in {"publish failed", "producer queue full"}
+    assert getattr(warnings[0], "suppressed", None) == 0
 
 
 async def test_broker_down_is_unavailable(
