@@ -12,7 +12,15 @@ import click
 
 from hello_core import logs
 from hello_dev import kafka as kafka_tools
-from hello_dev.pipeline import DEAD_LETTER_TOPIC, INPUT_TOPIC, OUTPUT_TOPIC, LocalPipeline
+from hello_dev.kafka import KafkaToolingError
+from hello_dev.pipeline import (
+    DEAD_LETTER_TOPIC,
+    INPUT_TOPIC,
+    OUTPUT_TOPIC,
+    LocalPipeline,
+    ServiceStartError,
+)
+from hello_dev.ports import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +57,12 @@ def kafka_fetch(version: str) -> None:
 @click.option("--version", default=kafka_tools.KAFKA_VERSION, show_default=True)
 def kafka_start(brokers: int, port: int | None, version: str) -> None:
     """Start a cluster and keep it running until Ctrl-C."""
-    with kafka_tools.KafkaCluster(brokers=brokers, port=port, version=version) as cluster:
+    cluster = kafka_tools.KafkaCluster(brokers=brokers, port=port, version=version)
+    try:
+        cluster.start()
+    except KafkaToolingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with cluster:
         click.echo(kafka_tools.describe(cluster))
         click.echo("Ctrl-C stops it and deletes its data.")
         _wait_for_signal()
@@ -77,8 +90,13 @@ def up(
         partitions=partitions,
         api_port=api_port,
         kafka_port=kafka_port,
+        api_http_port=free_port(),
     )
-    with pipeline:
+    try:
+        pipeline.start()
+    except (KafkaToolingError, ServiceStartError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
         assert pipeline.kafka is not None
         ports = ", ".join(map(str, pipeline.consumer_http_ports))
         click.echo(
@@ -86,17 +104,34 @@ def up(
 hello-platform is running.
 
   gRPC API:   {pipeline.api_target}   (/hello.HelloApi/SayHello)
+  API probes: http://127.0.0.1:{pipeline.api_http_port}/metrics, /livez, /readyz
   Kafka:      {pipeline.kafka.bootstrap_servers}
   topics:     {INPUT_TOPIC} -> {OUTPUT_TOPIC}, dead letters to {DEAD_LETTER_TOPIC}
   consumers:  {consumers}, probes and metrics on ports {ports}
   logs:       {workdir}
 
 Try it:   .venv/bin/hello --target {pipeline.api_target} say Alice
-Ctrl-C stops everything.
+Ctrl-C stops everything and deletes the broker's data (logs stay).
 """
         )
-        _wait_for_signal()
+        dead = _watch(pipeline)
+    finally:
         click.echo("stopping...")
+        pipeline.stop()
+    if dead is not None:
+        raise click.ClickException(dead)
+
+
+def _watch(pipeline: LocalPipeline) -> str | None:
+    """Wait for Ctrl-C/SIGTERM; return why, if a process of the pipeline died first."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        dead = pipeline.dead_process()
+        if dead is not None:
+            return dead
+    return None
 
 
 try:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from hello_dev.paths import cache_dir
-from hello_dev.ports import free_port
+from hello_dev.ports import free_port, port_in_use
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +210,7 @@ class KafkaCluster:
     port: int | None = None
     extra_properties: dict[str, str] = field(default_factory=dict)
     nodes: list[KafkaNode] = field(default_factory=list, init=False)
+    cluster_id: str | None = field(default=None, init=False)
     _own_workdir: bool = field(default=False, init=False)
     _libdir: pathlib.Path | None = field(default=None, init=False)
 
@@ -246,7 +247,15 @@ class KafkaCluster:
             )
             for i in range(1, self.brokers + 1)
         ]
-        cluster_id = random_cluster_id()
+        for node in self.nodes:
+            for port in (node.port, node.controller_port):
+                if port_in_use(port):
+                    raise KafkaToolingError(
+                        f"port 127.0.0.1:{port} is already in use; stop whatever listens "
+                        "there or pick another port"
+                    )
+        self.cluster_id = random_cluster_id()
+        cluster_id = self.cluster_id
         try:
             for node in self.nodes:
                 self._write_config(node)
@@ -364,9 +373,17 @@ class KafkaCluster:
                 )
                 metadata = admin.list_topics(timeout=2)
                 seen = set(metadata.brokers)
+                if metadata.cluster_id != self.cluster_id:
+                    # Another cluster answers on our port: never hand it out as ours.
+                    raise KafkaToolingError(
+                        f"{self.bootstrap_servers} is served by another Kafka cluster "
+                        f"({metadata.cluster_id}, expected {self.cluster_id})"
+                    )
                 if want <= seen:
                     return
                 last_error = f"brokers in metadata {sorted(seen)}, want {sorted(want)}"
+            except KafkaToolingError:
+                raise
             except Exception as exc:  # noqa: BLE001 - any failure here means "not ready yet"
                 last_error = str(exc)
             time.sleep(0.3)
@@ -408,6 +425,12 @@ class KafkaCluster:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
 
+    def delete_data(self) -> None:
+        """Remove the stopped nodes' log directories; their server logs stay."""
+        for node in self.nodes:
+            if not node.running:
+                shutil.rmtree(node.home / "data", ignore_errors=True)
+
     def create_topics(self, topics: dict[str, int], *, timeout: float = 30.0) -> None:
         """Create ``{name: partitions}`` topics; existing ones are left as they are."""
         from confluent_kafka import KafkaError, KafkaException
@@ -427,7 +450,24 @@ class KafkaCluster:
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
-                logger.debug("topic exists topic=%s", name)
+                logger.debug("topic exists", extra={"topic": name})
+        # Creation is acknowledged by the controller before every broker's
+        # metadata has the topic; wait so callers can use it at once.
+        deadline = time.monotonic() + timeout
+        while True:
+            metadata = admin.list_topics(timeout=5)
+            pending = [
+                name
+                for name, partitions in topics.items()
+                if name not in metadata.topics
+                or len(metadata.topics[name].partitions) < partitions
+                or any(p.leader < 0 for p in metadata.topics[name].partitions.values())
+            ]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise KafkaToolingError(f"topics not ready after {timeout:.0f}s: {pending}")
+            time.sleep(0.1)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -129,7 +130,6 @@ def consumer_process(
         **os.environ,
         "HELLO_CONSUMER_KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers,
         "HELLO_CONSUMER_HTTP_PORT": str(http_port),
-        "HELLO_CONSUMER_TRANSACTIONAL_ID": f"hello-consumer-local-{index}",
         **(extra_env or {}),
     }
     return ServiceProcess(
@@ -180,12 +180,17 @@ class LocalPipeline:
     partitions: int = DEFAULT_PARTITIONS
     api_port: int | None = None
     kafka_port: int | None = None
+    api_http_port: int = 0
     api_env: dict[str, str] = field(default_factory=dict)
     consumer_env: dict[str, str] = field(default_factory=dict)
     kafka: KafkaCluster | None = None
     api: ServiceProcess | None = None
     consumer_services: list[ServiceProcess] = field(default_factory=list)
     consumer_http_ports: list[int] = field(default_factory=list)
+    # Transactional ids must not collide with another pipeline's consumers on
+    # the same broker (they would fence each other); stable within this one,
+    # so a restarted consumer fences its dead predecessor.
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     @property
     def api_target(self) -> str:
@@ -218,6 +223,7 @@ class LocalPipeline:
             self.api = api_process(
                 bootstrap_servers=bootstrap,
                 port=self.api_port,
+                http_port=self.api_http_port,
                 log_dir=self.workdir,
                 extra_env=self.api_env,
             )
@@ -237,12 +243,29 @@ class LocalPipeline:
             http_port=port,
             log_dir=self.workdir,
             index=index,
-            extra_env=self.consumer_env,
+            extra_env={
+                "HELLO_CONSUMER_TRANSACTIONAL_ID": f"hello-consumer-local-{self.instance}-{index}",
+                **self.consumer_env,
+            },
         )
         service.start()
         self.consumer_services.append(service)
         self.consumer_http_ports.append(port)
         return service
+
+    def dead_process(self) -> str | None:
+        """Why the pipeline is broken, if one of its processes has exited."""
+        for service in [*([self.api] if self.api else []), *self.consumer_services]:
+            if service.process is not None and service.process.poll() is not None:
+                return (
+                    f"{service.name} exited with {service.process.returncode}; "
+                    f"last lines of {service.log_path}:\n{service.log_tail(2000)}"
+                )
+        if self.kafka is not None:
+            for node in self.kafka.nodes:
+                if node.process is not None and node.process.poll() is not None:
+                    return f"kafka node {node.node_id} exited with {node.process.returncode}"
+        return None
 
     def stop(self) -> dict[str, int | None]:
         codes: dict[str, int | None] = {}
@@ -252,5 +275,6 @@ class LocalPipeline:
             codes[service.name] = service.stop()
         if self.kafka is not None:
             self.kafka.stop()
+            self.kafka.delete_data()
             self.kafka = None
         return codes

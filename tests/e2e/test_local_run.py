@@ -91,4 +91,32 @@ def test_client_explains_an_unreachable_api() -> None:
     )
     assert result.returncode == 1
     assert result.stderr.startswith("error: UNAVAILABLE: ")
-    assert "hint: is the API running and Kafka reachable? (retry is safe)" in result.stderr
+    assert "hint: is the API running and Kafka reachable?" in result.stderr
+
+
+def test_up_refuses_a_kafka_port_that_is_taken_instead_of_using_whatever_answers(
+    tmp_path: pathlib.Path,
+) -> None:
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hello_dev.cli",
+                "up",
+                f"--kafka-port={taken}",
+                f"--api-port={free_port()}",
+                f"--workdir={tmp_path}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1
+    assert f"Error: port 127.0.0.1:{taken} is already in use" in result.stderr
