@@ -72,22 +72,30 @@ def namespace(dyn: dynamic.DynamicClient) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def crd_installed(dyn: dynamic.DynamicClient) -> None:
-    crd = yaml.safe_load((CHART / "crds" / "hellopipelines.yaml").read_text())
+    """Every CRD the chart ships (HelloPipeline, KopfPeering), Established."""
     crds = dyn.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
-    crds.server_side_apply(body=crd, field_manager=FIELD_MANAGER, force_conflicts=True)
+    names = []
+    for path in sorted((CHART / "crds").glob("*.yaml")):
+        for crd in yaml.safe_load_all(path.read_text()):
+            if crd:
+                crds.server_side_apply(body=crd, field_manager=FIELD_MANAGER, force_conflicts=True)
+                names.append(crd["metadata"]["name"])
 
-    # The API server serves the new kind once the CRD reports Established.
+    # The API server serves the new kinds once their CRDs report Established.
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status = crds.get(name=crd["metadata"]["name"]).to_dict().get("status") or {}
-        if any(
-            c["type"] == "Established" and c["status"] == "True"
-            for c in status.get("conditions") or []
-        ):
-            dyn.resources.invalidate_cache()
-            return
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        for name in sorted(pending):
+            status = crds.get(name=name).to_dict().get("status") or {}
+            if any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in status.get("conditions") or []
+            ):
+                pending.discard(name)
         time.sleep(0.2)
-    pytest.fail("the HelloPipeline CRD did not become Established within 30 s")
+    if pending:
+        pytest.fail(f"CRDs not Established within 30 s: {sorted(pending)}")
+    dyn.resources.invalidate_cache()
 
 
 def _dry_run_apply(dyn: dynamic.DynamicClient, doc: dict[str, Any], namespace: str) -> None:
