@@ -27,6 +27,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 
+from hello_dev.gotools import find_go, go_env
 from hello_dev.paths import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -52,31 +53,9 @@ def helm_bin_dir(version: str = HELM_VERSION) -> pathlib.Path:
     return cache_dir() / "helm" / version / "bin"
 
 
-def _find_go() -> str:
-    explicit = os.environ.get("HELLO_GO")
-    candidates = [explicit] if explicit else []
-    found = shutil.which("go")
-    if found:
-        candidates.append(found)
-    candidates.append("/usr/local/go/bin/go")
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise HelmToolingError(
-        "the Go toolchain was not found (looked at $HELLO_GO, PATH and /usr/local/go/bin/go); "
-        "it is needed to build helm from the Go module proxy"
-    )
-
-
 def _go_env(gobin: pathlib.Path) -> dict[str, str]:
-    root = cache_dir()
-    env = dict(os.environ)
+    env = go_env(cache_dir())
     env["GOBIN"] = str(gobin)
-    env.setdefault("GOMODCACHE", str(root / "go" / "mod"))
-    env.setdefault("GOCACHE", str(root / "go" / "build"))
-    env["CGO_ENABLED"] = "0"
-    # Build with the local toolchain only; never fetch another one silently.
-    env.setdefault("GOTOOLCHAIN", "local")
     return env
 
 
@@ -119,7 +98,7 @@ def ensure_helm(
     if _is_usable(binary):
         return binary
 
-    go = _find_go()
+    go = find_go(needed_for="helm", error=HelmToolingError)
     with _build_lock(bin_dir.parent / ".build.lock"):
         # Another process may have finished the build while we waited.
         if _is_usable(binary):

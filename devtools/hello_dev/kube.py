@@ -53,6 +53,7 @@ from typing import IO, TYPE_CHECKING, Any, Self
 
 import click
 
+from hello_dev.gotools import find_go, go_env
 from hello_dev.paths import cache_dir
 from hello_dev.ports import free_port
 
@@ -131,32 +132,6 @@ def _file_tail(path: pathlib.Path, lines: int = _LOG_TAIL_LINES) -> str:
     except OSError as exc:
         return f"<cannot read {path}: {exc}>"
     return _tail(data, lines)
-
-
-def _find_go() -> str:
-    explicit = os.environ.get("HELLO_GO")
-    candidates = [explicit] if explicit else []
-    found = shutil.which("go")
-    if found:
-        candidates.append(found)
-    candidates.append("/usr/local/go/bin/go")
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise KubeBuildError(
-        "the Go toolchain was not found (looked at $HELLO_GO, PATH and /usr/local/go/bin/go); "
-        "it is needed to build kube-apiserver and etcd"
-    )
-
-
-def _go_env(root: pathlib.Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("GOMODCACHE", str(root / "go" / "mod"))
-    env.setdefault("GOCACHE", str(root / "go" / "build"))
-    env["CGO_ENABLED"] = "0"
-    # The module's go line is 1.26.0: never let the go command fetch another toolchain silently.
-    env.setdefault("GOTOOLCHAIN", "local")
-    return env
 
 
 def _required_version(module_dir: pathlib.Path, module: str) -> str:
@@ -366,8 +341,8 @@ def ensure_binaries(
                     spec.output,
                 )
                 continue
-            go = go or _find_go()
-            _build_one(spec, go=go, env=_go_env(root), timeout=timeout)
+            go = go or find_go(needed_for="kube-apiserver and etcd", error=KubeBuildError)
+            _build_one(spec, go=go, env=go_env(root), timeout=timeout)
     return KubeBinaries(
         kube_apiserver=specs[0].output,
         etcd=specs[1].output,
