@@ -184,7 +184,7 @@ def test_sigterm_drains_in_flight_calls_and_exits_zero(pipeline: LocalPipeline) 
         api.stop()
     failures = [(n, r) for n, r in results if not isinstance(r, hello_pb2.HelloReply)]
     assert failures == []
-    assert "api stopped undelivered=0" in api.log_tail()
+    assert 'msg="api stopped" undelivered=0' in api.log_tail()
 
 
 def test_consumer_sigterm_commits_and_leaves_the_group(pipeline: LocalPipeline) -> None:
