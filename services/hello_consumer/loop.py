@@ -12,7 +12,8 @@ Failures:
 - a record we cannot process -> dead-letter topic, inside the same transaction;
 - an abortable transaction error -> abort, rewind to the batch start, retry;
 - a retriable commit error -> retry the commit;
-- a fatal producer error (e.g. fenced by a newer instance) -> exit non-zero.
+- a fatal producer error (e.g. fenced after a stall longer than the
+  transaction timeout) -> a new producer, at most 3 times in 5 minutes, then exit.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ MESSAGES = Counter(
     "hello_consumer_messages_total", "Input records handled, by outcome.", ["outcome"]
 )
 ABORTS = Counter("hello_consumer_transaction_aborts_total", "Transactions aborted and retried.")
+PRODUCER_REPLACEMENTS = Counter(
+    "hello_consumer_producer_replacements_total",
+    "Transactional producers replaced after a fatal error (e.g. fenced after a broker stall).",
+)
 RETRIES = Counter("hello_consumer_processing_retries_total", "Retries of processing steps.")
 BATCH_SECONDS = Histogram(
     "hello_consumer_batch_seconds",
@@ -91,6 +96,7 @@ class ConsumerLoop:
         self._lost_since: float | None = None
         self._failing_since: float | None = None
         self._failures = 0
+        self._producer_replacements: list[float] = []
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
 
@@ -118,7 +124,7 @@ class ConsumerLoop:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def _create_clients(self) -> tuple[Consumer, Producer]:
+    def _create_producer(self) -> Producer:
         settings = self.settings
         transactional_id = settings.effective_transactional_id()
         producer = Producer(
@@ -133,6 +139,11 @@ class ConsumerLoop:
         )
         logger.info("initialising transactions", extra={"transactional_id": transactional_id})
         producer.init_transactions(TXN_CALL_TIMEOUT)
+        return producer
+
+    def _create_clients(self) -> tuple[Consumer, Producer]:
+        settings = self.settings
+        producer = self._create_producer()
         consumer = Consumer(
             consumer_config(
                 settings.kafka,
@@ -197,9 +208,9 @@ class ConsumerLoop:
                 self.last_turn = self._clock()
                 batch = self._next_batch(consumer)
                 if batch:
-                    self._process_once(consumer, producer, batch)
+                    self._process_once(consumer, batch)
         finally:
-            self._close(consumer, producer)
+            self._close(consumer, self._producer)
 
     def _check_topics(self) -> None:
         """Refuse to start on a topic that does not exist, naming the setting to fix.
@@ -239,7 +250,7 @@ class ConsumerLoop:
                 )
             return
 
-    def _process_once(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:
+    def _process_once(self, consumer: Consumer, batch: list[Message]) -> None:
         """Process and commit one batch; on failure abort, rewind and back off.
 
         The retry happens in the poll loop, not here: polling lets the consumer
@@ -247,12 +258,11 @@ class ConsumerLoop:
         retried in place keeps failing with stale group metadata), and lets a
         SIGTERM stop it.
         """
+        assert self._producer is not None
         try:
-            self._process_batch(consumer, producer, batch)
+            self._process_batch(consumer, self._producer, batch)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
-            if error.fatal():
-                raise FatalConsumerError(f"producer fenced or failed: {error.str()}") from exc
             self._failures += 1
             if self._failing_since is None:
                 self._failing_since = self._clock()
@@ -261,11 +271,16 @@ class ConsumerLoop:
                 extra={
                     "code": error.name(),
                     "reason": error.str(),
+                    "fatal": error.fatal(),
                     "records": len(batch),
                     "failures_in_a_row": self._failures,
                 },
             )
-            self._abort_and_rewind(consumer, producer, batch)
+            if error.fatal():
+                self._replace_producer(error)
+            else:
+                self._abort(self._producer)
+            self._rewind(consumer, batch)
             backoff = min(
                 self.settings.retry_backoff_seconds * 2 ** (self._failures - 1),
                 self.settings.retry_backoff_max_seconds,
@@ -398,32 +413,63 @@ class ConsumerLoop:
                     continue
                 raise
 
-    def _abort_and_rewind(
-        self, consumer: Consumer, producer: Producer, batch: list[Message]
-    ) -> None:
-        """Abort the open transaction and seek back to the batch's first offsets.
-
-        If the consumer cannot be rewound it must not go on: consuming past
-        records whose outputs were aborted would commit over them. The
-        process exits instead and restarts from the committed offsets.
-        """
+    def _abort(self, producer: Producer) -> None:
+        """Abort the open transaction; a producer that cannot abort is replaced."""
         ABORTS.inc()
-        starts: dict[tuple[str, int], int] = {}
-        for message in batch:
-            key = (str(message.topic()), int(message.partition() or 0))
-            starts.setdefault(key, int(message.offset() or 0))
         for attempt in range(1, 4):
             try:
                 producer.abort_transaction(TXN_CALL_TIMEOUT)
-                break
+                return
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
-                if error.fatal() or attempt == 3:
+                if error.fatal():
+                    self._replace_producer(error)
+                    return
+                if attempt == 3:
                     raise FatalConsumerError(f"abort failed: {error.str()}") from exc
                 logger.warning(
                     "abort failed, retrying",
                     extra={"code": error.name(), "reason": error.str(), "attempt": attempt},
                 )
+
+    def _replace_producer(self, error: KafkaError) -> None:
+        """Start a new transactional producer after a fatal error, such as being fenced.
+
+        A broker stall longer than transaction.timeout.ms makes the coordinator
+        abort our transaction and fence this producer; re-initialising with the
+        same transactional id is the way back (as Kafka Streams does). If it
+        keeps happening, another live instance shares our transactional id:
+        then give up instead of fencing each other in turn.
+        """
+        now = self._clock()
+        window = 300.0
+        self._producer_replacements = [
+            t for t in self._producer_replacements if now - t < window
+        ] + [now]
+        if len(self._producer_replacements) > 3:
+            raise FatalConsumerError(
+                f"producer failed fatally {len(self._producer_replacements)} times in "
+                f"{window:.0f}s (last: {error.str()}); is another instance using transactional "
+                f"id {self.settings.effective_transactional_id()!r}?"
+            )
+        logger.warning(
+            "replacing the transactional producer after a fatal error",
+            extra={"code": error.name(), "reason": error.str()},
+        )
+        PRODUCER_REPLACEMENTS.inc()
+        self._producer = self._create_producer()
+
+    def _rewind(self, consumer: Consumer, batch: list[Message]) -> None:
+        """Seek back to the batch's first offsets, whose outputs were not committed.
+
+        If the consumer cannot be rewound it must not go on: consuming past
+        records whose outputs were aborted would commit over them. The
+        process exits instead and restarts from the committed offsets.
+        """
+        starts: dict[tuple[str, int], int] = {}
+        for message in batch:
+            key = (str(message.topic()), int(message.partition() or 0))
+            starts.setdefault(key, int(message.offset() or 0))
         rewound = []
         for (topic, partition), offset in sorted(starts.items()):
             if (topic, partition) not in self.assignment:
@@ -437,12 +483,14 @@ class ConsumerLoop:
             rewound.append(f"{topic}[{partition}]@{offset}")
         logger.info("transaction aborted and rewound", extra={"offsets": ",".join(rewound) or "-"})
 
-    def _close(self, consumer: Consumer, producer: Producer) -> None:
+    def _close(self, consumer: Consumer, producer: Producer | None) -> None:
         logger.info("consumer leaving group", extra={"group": self.settings.group_id})
         try:
             consumer.close()
         except KafkaException as exc:
             logger.warning("leaving the group failed", extra={"reason": exc.args[0].str()})
+        if producer is None:
+            return
         try:
             remaining = producer.flush(self.settings.shutdown_grace_seconds)
         except KafkaException as exc:  # a fenced producer refuses even to flush
