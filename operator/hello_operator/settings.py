@@ -12,10 +12,15 @@ the same servers.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hello_core.settings import ENV_NESTED_DELIMITER, KafkaSettings, LoggingSettings
+from hello_core.settings import (
+    ENV_NESTED_DELIMITER,
+    KafkaSettings,
+    LoggingSettings,
+    with_client_id,
+)
 
 
 class OperatorSettings(BaseSettings):
@@ -25,7 +30,7 @@ class OperatorSettings(BaseSettings):
         extra="ignore",
     )
 
-    kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings(client_id="hello-operator"))
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LoggingSettings = Field(default_factory=LoggingSettings)
     namespaces: list[str] = Field(
         default_factory=list,
@@ -70,3 +75,8 @@ class OperatorSettings(BaseSettings):
 
     def consumer_bootstrap(self) -> str:
         return self.consumer_bootstrap_servers or self.kafka.bootstrap_servers
+
+    @field_validator("kafka", mode="after")
+    @classmethod
+    def _name_the_client(cls, kafka: KafkaSettings) -> KafkaSettings:
+        return with_client_id(kafka, "hello-operator")

@@ -11,6 +11,7 @@ from hello_core.settings import (
     LoggingSettings,
     TelemetrySettings,
     check_host_port,
+    with_client_id,
 )
 
 ENV_PREFIX = "HELLO_API_"
@@ -69,7 +70,7 @@ class ApiSettings(BaseSettings):
     max_concurrent_calls: int = Field(
         10_000, ge=1, description="Calls beyond this wait for gRPC to accept them."
     )
-    kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings(client_id="hello-api"))
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LoggingSettings = Field(default_factory=LoggingSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
@@ -77,3 +78,8 @@ class ApiSettings(BaseSettings):
     @classmethod
     def _listen_address_is_host_port(cls, value: str) -> str:
         return check_host_port(value)
+
+    @field_validator("kafka", mode="after")
+    @classmethod
+    def _name_the_client(cls, kafka: KafkaSettings) -> KafkaSettings:
+        return with_client_id(kafka, "hello-api")

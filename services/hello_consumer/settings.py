@@ -6,7 +6,7 @@ import os
 import socket
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hello_core.settings import (
@@ -14,6 +14,7 @@ from hello_core.settings import (
     KafkaSettings,
     LoggingSettings,
     TelemetrySettings,
+    with_client_id,
 )
 
 ENV_PREFIX = "HELLO_CONSUMER_"
@@ -81,7 +82,7 @@ class ConsumerSettings(BaseSettings):
     stall_seconds: float = Field(
         60.0, gt=0, description="/livez fails when the poll loop has not turned for this long."
     )
-    kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings(client_id="hello-consumer"))
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LoggingSettings = Field(default_factory=LoggingSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
@@ -99,3 +100,8 @@ class ConsumerSettings(BaseSettings):
 
     def effective_transactional_id(self) -> str:
         return self.transactional_id or f"{self.group_id}-{socket.gethostname()}-{os.getpid()}"
+
+    @field_validator("kafka", mode="after")
+    @classmethod
+    def _name_the_client(cls, kafka: KafkaSettings) -> KafkaSettings:
+        return with_client_id(kafka, "hello-consumer")

@@ -26,7 +26,7 @@ def common_config(settings: KafkaSettings) -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap.servers": settings.bootstrap_servers,
         "security.protocol": settings.security_protocol,
-        "client.id": settings.client_id,
+        "client.id": settings.client_id or "hello-platform",
         "logger": librdkafka_logger,
     }
     if settings.sasl_mechanism:

@@ -64,7 +64,9 @@ class KafkaSettings(BaseModel):
     sasl_username: str | None = None
     sasl_password: pydantic.SecretStr | None = None
     ssl_ca_location: str | None = Field(None, description="PEM file of the broker CA.")
-    client_id: str = Field("hello-platform", description="Shown in broker logs and quotas.")
+    client_id: str | None = Field(
+        None, description="Shown in broker logs and quotas; defaults to the service's name."
+    )
     extra: dict[str, str | int | bool] = Field(
         default_factory=dict, description="More librdkafka properties, by their own names."
     )
@@ -148,3 +150,15 @@ def _describe_unparsable(settings_cls: type[BaseSettings], exc: SettingsError) -
         except ValueError:
             return f"{name}: {reason}"
     return f"{base} or {base}{ENV_NESTED_DELIMITER}*: {reason}"
+
+
+def with_client_id(kafka: KafkaSettings, default: str) -> KafkaSettings:
+    """``kafka`` with ``client_id`` set to ``default`` unless the user chose one.
+
+    Services call this from a validator: a field default alone is lost as
+    soon as any nested KAFKA__* variable is set, because pydantic then builds
+    KafkaSettings from the environment instead of the default factory.
+    """
+    if kafka.client_id is None:
+        return kafka.model_copy(update={"client_id": default})
+    return kafka

@@ -223,7 +223,7 @@ async def test_client_deadline_is_honoured_by_the_server(
         await stub.SayHello(hello_pb2.HelloRequest(name="Ada"), timeout=0.4)
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     # The server's own timer fired (not only the client's), so it stopped waiting.
-    for _ in range(20):
+    for _ in range(100):  # up to 5 s: the server timer may run late on a busy machine
         if calls("DEADLINE_EXCEEDED") == before + 1:
             break
         await asyncio.sleep(0.05)

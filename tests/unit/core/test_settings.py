@@ -182,3 +182,14 @@ def test_log_level_is_accepted_in_any_case(monkeypatch: pytest.MonkeyPatch, leve
 def test_probe_endpoints_listen_on_loopback_by_default() -> None:
     assert load_settings(ApiSettings).http_host == "127.0.0.1"
     assert load_settings(ConsumerSettings).http_host == "127.0.0.1"
+
+
+def test_client_id_names_the_service_even_when_kafka_variables_are_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HELLO_API_KAFKA__BOOTSTRAP_SERVERS", "k:9092")
+    monkeypatch.setenv("HELLO_CONSUMER_KAFKA__SECURITY_PROTOCOL", "SSL")
+    assert load_settings(ApiSettings).kafka.client_id == "hello-api"
+    assert load_settings(ConsumerSettings).kafka.client_id == "hello-consumer"
+    monkeypatch.setenv("HELLO_API_KAFKA__CLIENT_ID", "edge-api-7")
+    assert load_settings(ApiSettings).kafka.client_id == "edge-api-7"
