@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import logging
 import os
 import pathlib
 import shutil
+from collections.abc import Iterator
+
+logger = logging.getLogger(__name__)
 
 
 def find_go(*, needed_for: str, error: type[Exception]) -> str:
@@ -33,3 +39,22 @@ def go_env(cache_root: pathlib.Path) -> dict[str, str]:
     env["CGO_ENABLED"] = "0"
     env.setdefault("GOTOOLCHAIN", "local")
     return env
+
+
+@contextlib.contextmanager
+def build_lock(path: pathlib.Path, *, what: str) -> Iterator[None]:
+    """Serialise builds of ``what`` between processes (pytest workers, a CLI in another shell)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info(
+                "build waiting for a lock held by another process",
+                extra={"build": what, "lock": str(path)},
+            )
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

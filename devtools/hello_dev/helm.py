@@ -17,17 +17,14 @@ wait on a file lock instead of building twice.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
 import pathlib
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 
-from hello_dev.gotools import find_go, go_env
+from hello_dev.gotools import build_lock, find_go, go_env
 from hello_dev.paths import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -59,21 +56,6 @@ def _go_env(gobin: pathlib.Path) -> dict[str, str]:
     return env
 
 
-@contextlib.contextmanager
-def _build_lock(path: pathlib.Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.info("helm build waiting for lock held by another process path=%s", path)
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _is_usable(binary: pathlib.Path) -> bool:
     return binary.is_file() and os.access(binary, os.X_OK)
 
@@ -99,7 +81,7 @@ def ensure_helm(
         return binary
 
     go = find_go(needed_for="helm", error=HelmToolingError)
-    with _build_lock(bin_dir.parent / ".build.lock"):
+    with build_lock(bin_dir.parent / ".build.lock", what="helm"):
         # Another process may have finished the build while we waited.
         if _is_usable(binary):
             return binary

@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import atexit
 import base64
-import contextlib
 import ctypes
 import datetime
-import fcntl
 import hashlib
 import http.client
 import ipaddress
@@ -46,14 +44,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self
 
 import click
 
-from hello_dev.gotools import find_go, go_env
+from hello_dev.gotools import build_lock, find_go, go_env
 from hello_dev.paths import cache_dir
 from hello_dev.ports import free_port
 
@@ -253,22 +251,6 @@ def _build_one(spec: _BuildSpec, *, go: str, env: dict[str, str], timeout: float
     )
 
 
-@contextlib.contextmanager
-def _build_lock(path: pathlib.Path) -> Iterator[None]:
-    """Serialise builds between processes (pytest workers, a CLI in another shell)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.info("kube build waiting for lock path=%s", path)
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _build_specs(version: str, etcd_version: str, root: pathlib.Path) -> list[_BuildSpec]:
     """What to build, checked against the versions the committed tools modules pin."""
     kube_dir = GO_MODULES_DIR / "kube"
@@ -330,7 +312,7 @@ def ensure_binaries(
     """
     root = root if root is not None else cache_dir()
     specs = _build_specs(version, etcd_version, root)
-    with _build_lock(root / "kube" / ".build.lock"):
+    with build_lock(root / "kube" / ".build.lock", what="kube-apiserver and etcd"):
         go: str | None = None
         for spec in specs:
             if _is_cached(spec):
