@@ -120,7 +120,10 @@ def ensure_jars(version: str = KAFKA_VERSION) -> pathlib.Path:
             _POM.format(scala=SCALA_VERSION, kafka=version, log4j=LOG4J_VERSION)
         )
         staged = work / "libs"
-        logger.info("resolving Kafka jars from Maven Central version=%s dest=%s", version, libdir)
+        logger.info(
+            "resolving Kafka jars from Maven Central",
+            extra={"version": version, "dest": str(libdir)},
+        )
         started = time.monotonic()
         result = subprocess.run(
             [
@@ -150,10 +153,12 @@ def ensure_jars(version: str = KAFKA_VERSION) -> pathlib.Path:
         staged.rename(libdir)
         marker.write_text(version + "\n")
         logger.info(
-            "resolved Kafka jars version=%s jars=%d seconds=%.1f",
-            version,
-            len(list(libdir.glob("*.jar"))),
-            time.monotonic() - started,
+            "resolved Kafka jars",
+            extra={
+                "version": version,
+                "jars": len(list(libdir.glob("*.jar"))),
+                "seconds": round(time.monotonic() - started, 1),
+            },
         )
     return libdir
 
@@ -267,11 +272,13 @@ class KafkaCluster:
             self.stop()
             raise
         logger.info(
-            "kafka cluster ready brokers=%d bootstrap=%s version=%s workdir=%s",
-            self.brokers,
-            self.bootstrap_servers,
-            self.version,
-            self.workdir,
+            "kafka cluster ready",
+            extra={
+                "brokers": self.brokers,
+                "bootstrap_servers": self.bootstrap_servers,
+                "version": self.version,
+                "workdir": str(self.workdir),
+            },
         )
 
     def _write_config(self, node: KafkaNode) -> None:
@@ -347,10 +354,8 @@ class KafkaCluster:
                 start_new_session=True,
             )
         logger.info(
-            "started kafka node node_id=%d port=%d pid=%d",
-            node.node_id,
-            node.port,
-            node.process.pid,
+            "started kafka node",
+            extra={"node_id": node.node_id, "port": node.port, "pid": node.process.pid},
         )
 
     def wait_ready(self, *, timeout: float = 120.0) -> None:
@@ -399,11 +404,15 @@ class KafkaCluster:
         try:
             node.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            logger.warning("kafka node did not stop in time, killing node_id=%d", node_id)
+            logger.warning(
+                "kafka node did not stop in time, killing it", extra={"node_id": node_id}
+            )
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(node.process.pid, signal.SIGKILL)
             node.process.wait(timeout=10)
-        logger.info("stopped kafka node node_id=%d exit=%s", node_id, node.process.returncode)
+        logger.info(
+            "stopped kafka node", extra={"node_id": node_id, "exit_code": node.process.returncode}
+        )
 
     def start_node(self, node_id: int, *, timeout: float = 120.0) -> None:
         node = self._node(node_id)

@@ -57,7 +57,8 @@ class ServiceProcess:
                 stdin=subprocess.DEVNULL,
             )
         logger.info(
-            "started service name=%s pid=%d log=%s", self.name, self.process.pid, self.log_path
+            "started service",
+            extra={"service": self.name, "pid": self.process.pid, "log": str(self.log_path)},
         )
 
     @property
@@ -89,7 +90,9 @@ class ServiceProcess:
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                logger.warning("service did not stop in time, killing name=%s", self.name)
+                logger.warning(
+                    "service did not stop in time, killing it", extra={"service": self.name}
+                )
                 self.process.kill()
                 self.process.wait(timeout=10)
         return self.process.returncode
