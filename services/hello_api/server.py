@@ -154,6 +154,11 @@ class HelloApiServicer(hello_pb2_grpc.HelloApiServicer):
                 # asyncio.timeout, unlike wait_for, needs no extra task per call.
                 async with asyncio.timeout(context.time_remaining()):
                     delivery = await publish
+            except asyncio.CancelledError:
+                # The client went away or the drain grace ran out; the record
+                # may still be delivered.
+                CALLS.labels("CANCELLED").inc()
+                raise
             except TimeoutError:
                 CALLS.labels("DEADLINE_EXCEEDED").inc()
                 self._warn(

@@ -284,3 +284,18 @@ async def test_client_generated_from_the_original_five_line_proto_gets_its_reply
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Hello, Legacy!\n"
+
+
+async def test_a_call_the_client_cancels_is_counted_as_cancelled(
+    api_without_broker: tuple[ApiServer, grpc.aio.Channel],
+) -> None:
+    stub = hello_pb2_grpc.HelloApiStub(api_without_broker[1])
+    before = calls("CANCELLED")
+    call = stub.SayHello(hello_pb2.HelloRequest(name="Ada"), timeout=10)
+    await asyncio.sleep(0.3)  # the server is now waiting for an ack that cannot come
+    call.cancel()
+    for _ in range(100):
+        if calls("CANCELLED") == before + 1:
+            break
+        await asyncio.sleep(0.05)
+    assert calls("CANCELLED") == before + 1
