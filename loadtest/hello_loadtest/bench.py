@@ -129,6 +129,10 @@ def _plan(scenario: schedule.Scenario, settings: BenchSettings) -> WorkerPlan:
     )
 
 
+def _ms(value: float | None) -> str:
+    return "      -" if value is None else f"{value:7.2f}"
+
+
 def _step(report: Report, rate: float) -> Step:
     return Step(
         rate=rate,
@@ -157,7 +161,7 @@ def sweep(
         held = criteria.held(step)
         console.print(
             f"  {address} {rate:>6.0f}/s: sent {step.achieved_per_s:>7.1f}/s"
-            f"  p50 {step.p50_ms:7.2f} ms  p99 {step.p99_ms:7.2f} ms"
+            f"  p50 {_ms(step.p50_ms)} ms  p99 {_ms(step.p99_ms)} ms"
             f"  errors {step.error_rate:.3%}  {'held' if held else 'MISSED'}"
             + ("  (generator-limited)" if step.generator_limited else "")
         )
@@ -373,8 +377,8 @@ def _print_summary(summary: dict[str, Any], console: Console, max_p99_ms: float)
             e2e.add_column(column, justify="right")
         for row in summary["end_to_end"]:
             e2e.add_row(
-                f"{row['rate']:g}", f"{row['achieved_per_s']:.0f}", f"{row['api_p99_ms']:.2f}",
-                f"{row['e2e_p50_ms']:.2f}", f"{row['e2e_p99_ms']:.2f}", str(row["lost"]),
+                f"{row['rate']:g}", f"{row['achieved_per_s']:.0f}", _ms(row['api_p99_ms']).strip(),
+                _ms(row['e2e_p50_ms']).strip(), _ms(row['e2e_p99_ms']).strip(), str(row["lost"]),
                 str(row["duplicates"]),
             )  # fmt: skip
         console.print(e2e)
@@ -385,8 +389,8 @@ def _print_summary(summary: dict[str, Any], console: Console, max_p99_ms: float)
         for row in summary["ghz"]:
             for tool in ("ghz", "hello_load"):
                 f = row[tool]
-                ghz.add_row(row["mode"], tool, f"{f['rate']:.0f}", f"{f['p50_ms']:.2f}",
-                            f"{f['p99_ms']:.2f}")  # fmt: skip
+                ghz.add_row(row["mode"], tool, f"{f['rate']:.0f}", _ms(f['p50_ms']).strip(),
+                            _ms(f['p99_ms']).strip())  # fmt: skip
             d = row["difference"]
             cells = ["-" if d[k] is None else f"{d[k]:+.1%}" for k in ("rate", "p50_ms", "p99_ms")]
             ghz.add_row(row["mode"], "difference", *cells)

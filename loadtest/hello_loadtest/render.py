@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import logging
+import math
 import pathlib
 from string import Template
 
@@ -40,7 +41,10 @@ def _latency_row(table: Table, label: str, s: LatencySummary) -> None:
     table.add_row(
         label,
         f"{s.count}",
-        *(f"{v:.2f}" for v in (s.p50_ms, s.p90_ms, s.p99_ms, s.p999_ms, s.max_ms)),
+        *(
+            "-" if v is None else f"{v:.2f}"
+            for v in (s.p50_ms, s.p90_ms, s.p99_ms, s.p999_ms, s.max_ms)
+        ),
     )
 
 
@@ -130,20 +134,24 @@ def plot_png(report: Report) -> bytes:
     def series(values: list[float]) -> list[float]:
         return values + values[-1:]
 
+    def gaps(values: list[float | None]) -> list[float]:
+        # An interval without OK calls has no latency: NaN leaves a gap, not a 0 ms line.
+        return [math.nan if v is None else v for v in values]
+
     fig, (ax_lat, ax_rate, ax_hist) = plt.subplots(3, 1, figsize=(10, 11), dpi=100)
     title = f"hello-load {report.scenario.kind} against {report.config.target}"
     fig.suptitle(f"{title}\n{report.started_at}", fontsize=12)
 
     for values, label, color in (
-        ([p.p50_ms for p in points], "p50", "tab:blue"),
-        ([p.p99_ms for p in points], "p99", "tab:orange"),
-        ([p.max_ms for p in points], "max", "tab:red"),
+        (gaps([p.p50_ms for p in points]), "p50", "tab:blue"),
+        (gaps([p.p99_ms for p in points]), "p99", "tab:orange"),
+        (gaps([p.max_ms for p in points]), "max", "tab:red"),
     ):
         ax_lat.step(t, series(values), where="post", label=label, color=color)
     ax_lat.set_title(f"latency from scheduled start per {width} s (OK calls)")
     ax_lat.set_xlabel("time since measured start (s)")
     ax_lat.set_ylabel("ms")
-    positive = [v for p in points for v in (p.p50_ms, p.max_ms) if v > 0]
+    positive = [v for p in points for v in (p.p50_ms, p.max_ms) if v is not None and v > 0]
     # A log axis only helps when the values span more than a decade or so.
     if positive and max(positive) / min(positive) > 20:
         ax_lat.set_yscale("log")
@@ -182,6 +190,8 @@ def plot_png(report: Report) -> bytes:
             (lat.p99_ms, "p99", "tab:orange"),
             (lat.p999_ms, "p99.9", "tab:red"),
         ):
+            if value is None:
+                continue
             ax_hist.axvline(value, color=color, linestyle="--", label=f"{label} {value:.2f} ms")
         ax_hist.legend(loc="upper right")
     ax_hist.set_title("latency histogram (OK calls)")

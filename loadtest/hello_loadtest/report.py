@@ -42,17 +42,30 @@ class _Model(BaseModel):
 
 
 class LatencySummary(_Model):
+    """Null figures (count 0) when the histogram is empty: there is no latency to report."""
+
     count: int = Field(ge=0, description="Values in the histogram.")
-    min_ms: float = Field(ge=0)
-    mean_ms: float = Field(ge=0)
-    p50_ms: float = Field(ge=0)
-    p90_ms: float = Field(ge=0)
-    p99_ms: float = Field(ge=0)
-    p999_ms: float = Field(ge=0, description="99.9th percentile.")
-    max_ms: float = Field(ge=0)
+    min_ms: float | None = Field(ge=0, description="null when count is 0; so are the others.")
+    mean_ms: float | None = Field(ge=0)
+    p50_ms: float | None = Field(ge=0)
+    p90_ms: float | None = Field(ge=0)
+    p99_ms: float | None = Field(ge=0)
+    p999_ms: float | None = Field(ge=0, description="99.9th percentile.")
+    max_ms: float | None = Field(ge=0)
 
     @classmethod
     def of(cls, p: Percentiles) -> LatencySummary:
+        if p.count == 0:
+            return cls(
+                count=0,
+                min_ms=None,
+                mean_ms=None,
+                p50_ms=None,
+                p90_ms=None,
+                p99_ms=None,
+                p999_ms=None,
+                max_ms=None,
+            )
         return cls(
             count=p.count,
             min_ms=p.min,
@@ -125,9 +138,9 @@ class TimelinePoint(_Model):
     ok: int = Field(ge=0)
     failed: int = Field(ge=0)
     late: int = Field(ge=0)
-    p50_ms: float = Field(ge=0)
-    p99_ms: float = Field(ge=0)
-    max_ms: float = Field(ge=0)
+    p50_ms: float | None = Field(ge=0, description="null when no call in the interval was OK.")
+    p99_ms: float | None = Field(ge=0)
+    max_ms: float | None = Field(ge=0)
 
 
 class Timeline(_Model):
@@ -237,9 +250,9 @@ def _timeline(merged: Merged, duration_s: float) -> Timeline:
                 ok=counts.ok,
                 failed=counts.failed,
                 late=counts.late,
-                p50_ms=p.p50,
-                p99_ms=p.p99,
-                max_ms=p.max,
+                p50_ms=p.p50 if p.count else None,
+                p99_ms=p.p99 if p.count else None,
+                max_ms=p.max if p.count else None,
             )
         )
     return Timeline(interval_s=merged.interval_s, points=points)

@@ -12,8 +12,8 @@ class Step:
 
     rate: float
     achieved_per_s: float
-    p50_ms: float
-    p99_ms: float
+    p50_ms: float | None  # None: no call was OK
+    p99_ms: float | None
     error_rate: float
     generator_limited: bool
 
@@ -27,7 +27,8 @@ class Criteria:
 
     def held(self, step: Step) -> bool:
         return (
-            step.p99_ms <= self.max_p99_ms
+            step.p99_ms is not None
+            and step.p99_ms <= self.max_p99_ms
             and step.error_rate <= self.max_error_rate
             and step.achieved_per_s >= self.min_achieved_ratio * step.rate
         )
@@ -53,8 +54,8 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return round(numerator / denominator, 3)
 
 
-def relative_difference(ours: float, theirs: float) -> float | None:
+def relative_difference(ours: float | None, theirs: float) -> float | None:
     """(ours - theirs) / theirs, e.g. -0.05 when ours is 5% lower."""
-    if not theirs:
+    if not theirs or ours is None:
         return None
     return round((ours - theirs) / theirs, 3)

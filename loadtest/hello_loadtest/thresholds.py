@@ -23,7 +23,7 @@ def _late_fraction(report: Report) -> float | None:
     return report.late_starts.total / sent if sent else None
 
 
-def _verified(pick: Callable[[Report], float]) -> Callable[[Report], float | None]:
+def _verified(pick: Callable[[Report], float | None]) -> Callable[[Report], float | None]:
     return lambda r: pick(r) if r.verification is not None else None
 
 

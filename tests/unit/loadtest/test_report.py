@@ -93,3 +93,39 @@ def test_a_report_from_a_newer_tool_with_extra_fields_still_loads_and_validates(
     document["requests"]["retried"] = 3
     jsonschema.validate(document, json.loads(SCHEMA_FILE.read_text()))
     assert Report.model_validate(document).requests.ok == 20
+
+
+def test_a_run_without_ok_calls_has_null_latencies_that_validate_and_render():
+    from hello_loadtest.render import plot_png, summary_tables
+
+    report = sample_report(failures=20, lost=0)
+    document = json.loads(report.model_dump_json())
+    assert document["latency_ms"] == {
+        "count": 0,
+        "min_ms": None,
+        "mean_ms": None,
+        "p50_ms": None,
+        "p90_ms": None,
+        "p99_ms": None,
+        "p999_ms": None,
+        "max_ms": None,
+    }
+    assert document["service_time_ms"]["p99_ms"] is None
+    assert document["start_lag_ms"]["count"] == 20
+    assert all(
+        (p["p50_ms"], p["p99_ms"], p["max_ms"]) == (None, None, None)
+        for p in document["timeline"]["points"]
+    )
+    jsonschema.validate(
+        document, json.loads(SCHEMA_FILE.read_text()), cls=jsonschema.Draft202012Validator
+    )
+    assert Report.model_validate(document) == report
+    assert summary_tables(report)
+    assert plot_png(report).startswith(b"\x89PNG")
+
+
+def test_timeline_points_without_ok_calls_have_null_latency():
+    report = sample_report(failures=10)  # the second second's calls all failed
+    first, second = report.timeline.points
+    assert first.p99_ms == pytest.approx(10, rel=0.01)
+    assert (second.p50_ms, second.p99_ms, second.max_ms) == (None, None, None)

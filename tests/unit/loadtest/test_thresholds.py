@@ -61,3 +61,26 @@ def test_a_limit_on_verification_fails_when_the_run_was_not_verified():
 def test_end_to_end_latency_limit_reads_the_verification_percentiles():
     assert evaluate(sample_report(), Thresholds(max_e2e_p99_ms=7.01)).passed
     assert not evaluate(sample_report(), Thresholds(max_e2e_p99_ms=6.99)).passed
+
+
+def test_latency_limits_fail_when_no_call_succeeded():
+    report = with_thresholds(
+        sample_report(failures=20), Thresholds(max_p50_ms=5, max_p99_ms=5, max_p999_ms=5)
+    )
+    assert report.latency_ms.count == 0
+    assert report.latency_ms.p99_ms is None
+    assert [(r.name, r.actual, r.passed) for r in report.thresholds.results] == [
+        ("max_p50_ms", None, False),
+        ("max_p99_ms", None, False),
+        ("max_p999_ms", None, False),
+    ]
+    assert exit_code(report) == EXIT_THRESHOLDS_FAILED
+
+
+def test_the_e2e_limit_fails_when_nothing_was_received():
+    report = with_thresholds(sample_report(lost=20), Thresholds(max_e2e_p99_ms=5))
+    assert report.verification is not None
+    assert report.verification.e2e_latency_ms.count == 0
+    assert report.verification.e2e_latency_ms.p99_ms is None
+    assert report.thresholds.results[0].actual is None
+    assert report.thresholds.passed is False
