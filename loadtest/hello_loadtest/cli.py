@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import pathlib
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
+from pydantic import ValidationError
 from rich.console import Console
 
 from hello_core import logs
@@ -38,6 +40,7 @@ from hello_loadtest.settings import LoadSettings
 from hello_loadtest.stats import interval_for
 from hello_loadtest.thresholds import (
     EXIT_RUN_FAILED,
+    EXIT_USAGE,
     NEEDS_VERIFICATION,
     Thresholds,
     exit_code,
@@ -53,20 +56,62 @@ DEFAULT_TARGET = "127.0.0.1:50051"
 class Duration(click.ParamType[float]):
     name = "duration"
 
+    def __init__(self, *, positive: bool = False) -> None:
+        self.positive = positive
+
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
         if isinstance(value, float | int):
-            return float(value)
-        try:
-            return parse_duration(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+            seconds = float(value)
+        else:
+            try:
+                seconds = parse_duration(str(value))
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a finite duration", param, ctx)
+        if self.positive and seconds <= 0:
+            self.fail(f"{value!r} must be longer than 0", param, ctx)
+        return seconds
+
+
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that also refuses nan and inf, which click lets through."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class HostPort(click.ParamType[str]):
+    """host:port with a port in 1..65535; the host is not resolved here."""
+
+    name = "host:port"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        host, sep, port = text.rpartition(":")
+        bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if (
+            not sep
+            or not bare
+            or (":" in bare and not host.startswith("["))
+            or any(c.isspace() or c in "/[]" for c in bare)
+        ):
+            self.fail(f"{value!r} is not host:port (e.g. 127.0.0.1:50051)", param, ctx)
+        if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+            self.fail(f"{value!r} has no port in 1..65535", param, ctx)
+        return text
 
 
 DURATION = Duration()
-POSITIVE = click.FloatRange(min=0, min_open=True)
-RATE = click.FloatRange(min=0)
+RUN_LENGTH = Duration(positive=True)
+POSITIVE = FiniteFloat(min=0, min_open=True)
+RATE = FiniteFloat(min=0)
+FRACTION = FiniteFloat(min=0, max=1)
 
 _THRESHOLD_OPTIONS = [
     ("--max-p50-ms", "Fail if p50 latency (ms, from the schedule) exceeds this."),
@@ -80,12 +125,14 @@ _THRESHOLD_OPTIONS = [
     ("--max-e2e-p99-ms", "Fail if the end-to-end p99 (ms) exceeds this (needs --verify)."),
 ]
 
+_FRACTIONS = frozenset({"--max-error-rate", "--max-late-fraction", "--min-achieved-ratio"})
+
 
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options every scenario shares."""
     options = [
         click.option(
-            "-t", "--target", default=DEFAULT_TARGET, show_default=True,
+            "-t", "--target", type=HostPort(), default=DEFAULT_TARGET, show_default=True,
             help="host:port of the API.",
         ),
         click.option("--tls/--plaintext", default=False, help="Use TLS (default: plaintext)."),
@@ -100,7 +147,8 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Run at the first rate this long before measuring; warm-up calls are not counted.",
         ),
         click.option(
-            "--deadline", type=DURATION, default="1s", show_default=True, help="Deadline per call."
+            "--deadline", type=RUN_LENGTH, default="1s", show_default=True,
+            help="Deadline per call.",
         ),
         click.option(
             "--max-in-flight", type=click.IntRange(min=1), default=1000, show_default=True,
@@ -139,7 +187,7 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--output-topic", default="greetings", show_default=True),
         click.option(
-            "--verify-timeout", type=DURATION, default="30s", show_default=True,
+            "--verify-timeout", type=RUN_LENGTH, default="30s", show_default=True,
             help="How long to wait for the last greeting.",
         ),
         click.option("--json-report", type=click.Path(dir_okay=False, path_type=pathlib.Path)),
@@ -155,7 +203,8 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
     ]  # fmt: skip
     for name, help_text in _THRESHOLD_OPTIONS:
-        options.append(click.option(name, type=click.FloatRange(min=0), help=help_text))
+        kind = FRACTION if name in _FRACTIONS else FiniteFloat(min=0)
+        options.append(click.option(name, type=kind, help=help_text))
     for option in reversed(options):
         func = option(func)
 
@@ -178,7 +227,11 @@ def _run(
     needing = sorted(NEEDS_VERIFICATION & thresholds.set().keys())
     if needing and not opts["verify"]:
         names = ", ".join("--" + n.replace("_", "-") for n in needing)
-        raise click.UsageError(f"{names} need --verify: they are read from the output topic.")
+        raise click.UsageError(
+            f"{names} needs --verify: it is read from the output topic."
+            if len(needing) == 1
+            else f"{names} need --verify: they are read from the output topic."
+        )
     logs.configure(opts["log_level"])
     settings = load_settings(LoadSettings)
     token = opts["token"] or (settings.token.get_secret_value() if settings.token else None)
@@ -250,7 +303,7 @@ def main() -> None:
 
 @main.command()
 @click.option("-r", "--rate", type=POSITIVE, required=True, help="Calls per second.")
-@click.option("-d", "--duration", type=DURATION, default="10s", show_default=True)
+@click.option("-d", "--duration", type=RUN_LENGTH, default="10s", show_default=True)
 @run_options
 def constant(rate: float, duration: float, **opts: Any) -> None:
     """A fixed arrival rate."""
@@ -260,7 +313,7 @@ def constant(rate: float, duration: float, **opts: Any) -> None:
 @main.command()
 @click.option("--from", "start_rate", type=RATE, required=True, help="Calls/s at the start.")
 @click.option("--to", "end_rate", type=RATE, required=True, help="Calls/s at the end.")
-@click.option("-d", "--duration", type=DURATION, default="60s", show_default=True)
+@click.option("-d", "--duration", type=RUN_LENGTH, default="60s", show_default=True)
 @run_options
 def ramp(start_rate: float, end_rate: float, duration: float, **opts: Any) -> None:
     """A rate changing linearly from --from to --to."""
@@ -273,7 +326,7 @@ def ramp(start_rate: float, end_rate: float, duration: float, **opts: Any) -> No
 @click.option("--base-rate", type=RATE, default=0, show_default=True, help="Calls/s when idle.")
 @click.option("--spike-rate", type=POSITIVE, required=True, help="Calls/s during a spike.")
 @click.option("--idle", "idle_s", type=DURATION, default="5s", show_default=True)
-@click.option("--spike", "spike_s", type=DURATION, default="1s", show_default=True)
+@click.option("--spike", "spike_s", type=RUN_LENGTH, default="1s", show_default=True)
 @click.option("--cycles", type=click.IntRange(min=1), default=3, show_default=True)
 @run_options
 def burst(
@@ -293,7 +346,7 @@ def burst(
 
 @main.command()
 @click.option("-r", "--rate", type=POSITIVE, required=True, help="Calls per second.")
-@click.option("-d", "--duration", type=DURATION, default="1h", show_default=True)
+@click.option("-d", "--duration", type=RUN_LENGTH, default="1h", show_default=True)
 @run_options
 def soak(rate: float, duration: float, **opts: Any) -> None:
     """A long constant rate; use --verify to check nothing is lost over time."""
@@ -302,7 +355,7 @@ def soak(rate: float, duration: float, **opts: Any) -> None:
 
 @main.command()
 @click.option("-n", "--concurrency", type=click.IntRange(min=1), required=True)
-@click.option("-d", "--duration", type=DURATION, default="10s", show_default=True)
+@click.option("-d", "--duration", type=RUN_LENGTH, default="10s", show_default=True)
 @click.option("--max-calls", type=click.IntRange(min=1), help="Stop after this many calls.")
 @run_options
 def closed(concurrency: int, duration: float, max_calls: int | None, **opts: Any) -> None:
@@ -332,10 +385,24 @@ def render(
     report_file: pathlib.Path, html_path: pathlib.Path | None, png_path: pathlib.Path | None
 ) -> None:
     """Print the summary of a JSON report and redraw its HTML or PNG."""
-    report = Report.model_validate_json(report_file.read_text())
+    try:
+        report = Report.model_validate_json(report_file.read_text())
+    except (ValidationError, UnicodeDecodeError) as exc:
+        click.echo(
+            f"hello-load: {report_file} is not a hello-load report: {_first_error(exc)}", err=True
+        )
+        sys.exit(EXIT_USAGE)
     print_summary(report, Console())
     write_plots(report, html_path=html_path, png_path=png_path)
     sys.exit(exit_code(report))
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        return f"{where}: {error['msg']}" if where else str(error["msg"])
+    return str(exc).splitlines()[0]
 
 
 def _register_bench() -> None:

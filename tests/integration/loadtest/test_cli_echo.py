@@ -105,5 +105,5 @@ def test_a_target_with_nothing_listening_fails_every_call_and_the_error_gate(hel
 def test_delivery_gates_without_verification_are_a_usage_error(hello_load, gate):
     run = hello_load("constant", "-r", "1", "-d", "1s", gate, "0")
     assert run.returncode == 2
-    assert "need --verify" in run.stderr
+    assert f"{gate} needs --verify: it is read from the output topic." in run.stderr
     assert run.report is None
