@@ -281,6 +281,9 @@ def _run(
         click.echo(f"hello-load: {exc}", err=True)
         sys.exit(EXIT_RUN_FAILED)
     _output(report, opts, Console())
+    if report.verification_error is not None:
+        click.echo(f"hello-load: verification failed: {report.verification_error}", err=True)
+        sys.exit(EXIT_RUN_FAILED)
     sys.exit(exit_code(report))
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from hello_core.settings import KafkaSettings
-from hello_loadtest.kafka_reader import GreetingReader
+from hello_loadtest.kafka_reader import GreetingReader, VerificationError
 from hello_loadtest.report import (
     Report,
     RunConfig,
@@ -44,26 +44,47 @@ def execute(
     on_start: Callable[[float], None] | None = None,
     on_tick: Callable[[Tick], None] | None = None,
 ) -> Report:
+    """Run ``plan``; with ``verify``, Kafka is checked before any call is sent.
+
+    Kafka unreachable before the run raises ``VerificationError`` (no load was
+    sent). Verification failing after the run does not lose the run: the
+    report has ``verification`` null and ``verification_error`` set.
+    """
     reader = None
     if verify is not None:
         reader = GreetingReader(verify.kafka, verify.topic)
-        reader.mark()
+        try:
+            reader.mark()
+        except VerificationError as exc:
+            reader.close()
+            raise VerificationError(
+                f"{exc} (bootstrap servers {verify.kafka.bootstrap_servers}); "
+                "checked before the run, no load was sent"
+            ) from exc
         plan = replace(plan, keep_ids=True)
+    verification_error = None
     try:
         result: RunResult = run(plan, target, on_start=on_start, on_tick=on_tick)
         for error in result.connect_errors:
             logger.warning("worker could not connect before the start error=%s", error)
         verification = None
         if reader is not None and verify is not None:
-            records, timed_out, waited = reader.read(
-                set(result.merged.ok_ids), timeout_s=verify.timeout_s, settle_s=verify.settle_s
-            )
-            verification = verification_section(
-                reconcile(result.merged.ok_ids, records),
-                topic=verify.topic,
-                timed_out=timed_out,
-                waited_s=waited,
-            )
+            try:
+                records, timed_out, waited = reader.read(
+                    set(result.merged.ok_ids),
+                    timeout_s=verify.timeout_s,
+                    settle_s=verify.settle_s,
+                )
+            except VerificationError as exc:
+                logger.error("verification failed after the run error=%s", exc)
+                verification_error = str(exc)
+            else:
+                verification = verification_section(
+                    reconcile(result.merged.ok_ids, records),
+                    topic=verify.topic,
+                    timed_out=timed_out,
+                    waited_s=waited,
+                )
     finally:
         if reader is not None:
             reader.close()
@@ -83,5 +104,6 @@ def execute(
         started_at=result.started_at,
         finished_at=result.finished_at,
         verification=verification,
+        verification_error=verification_error,
     )
     return with_thresholds(report, thresholds or Thresholds())

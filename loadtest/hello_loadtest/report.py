@@ -195,6 +195,11 @@ class Report(_Model):
     generator: GeneratorInfo
     timeline: Timeline
     verification: Verification | None
+    verification_error: str | None = Field(
+        default=None,
+        description="Why --verify could not read the output topic after the run "
+        "(verification is null then and the exit code is 3); null otherwise.",
+    )
     thresholds: ThresholdSummary
     latency_hdr: str = Field(
         description="latency_ms as a compressed, base64 HdrHistogram of microseconds."
@@ -282,6 +287,7 @@ def build_report(
     started_at: str,
     finished_at: str,
     verification: Verification | None = None,
+    verification_error: str | None = None,
     thresholds: ThresholdSummary | None = None,
 ) -> Report:
     """Everything but the threshold results, which ``thresholds.evaluate`` adds."""
@@ -337,6 +343,7 @@ def build_report(
         ),
         timeline=_timeline(merged, scenario.duration_s),
         verification=verification,
+        verification_error=verification_error,
         thresholds=thresholds or ThresholdSummary(passed=True, results=[]),
         latency_hdr=merged.latency.encode().decode(),
     )
