@@ -62,10 +62,12 @@ def kafka_start(brokers: int, port: int | None, version: str) -> None:
         cluster.start()
     except KafkaToolingError as exc:
         raise click.ClickException(str(exc)) from exc
-    with cluster:
+    try:
         click.echo(kafka_tools.describe(cluster))
         click.echo("Ctrl-C stops it and deletes its data.")
         _wait_for_signal()
+    finally:
+        cluster.stop()
 
 
 @cli.command()

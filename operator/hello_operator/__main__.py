@@ -12,11 +12,11 @@ import faulthandler
 import logging
 import secrets
 import signal
-import sys
 
 import kopf
 import prometheus_client
 
+from hello_core.cli import fail, service_command
 from hello_core.errors import ConfigError
 from hello_core.logs import configure
 from hello_core.settings import load_settings
@@ -40,12 +40,18 @@ class KopfContext(logging.Filter):
         return True
 
 
-def main() -> None:
+PROG = "hello-operator"
+SUMMARY = (
+    "Run the hello-platform operator: reconcile HelloPipeline resources and scale their "
+    "consumer Deployments by consumer-group lag (kopf, with peering)."
+)
+
+
+def run() -> int:
     try:
         settings = load_settings(OperatorSettings)
     except ConfigError as exc:
-        print(f"hello-operator: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
+        fail(PROG, exc)
     configure(settings.log.level, settings.log.format)
     # A crash in librdkafka leaves a Python stack on stderr; `kill -USR1 <pid>`
     # prints every thread's stack, for a stuck poll.
@@ -74,7 +80,11 @@ def main() -> None:
         liveness_endpoint=liveness,
         memo=kopf.Memo(settings=settings),
     )
+    return 0
+
+
+main = service_command(prog_name=PROG, summary=SUMMARY, settings_cls=OperatorSettings, run=run)
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name=PROG)

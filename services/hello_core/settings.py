@@ -49,6 +49,31 @@ def check_host_port(value: str) -> str:
     return value
 
 
+# librdkafka properties that KafkaSettings or the services set themselves.
+RESERVED_KAFKA_PROPERTIES = frozenset(
+    {
+        "bootstrap.servers",
+        "metadata.broker.list",
+        "security.protocol",
+        "sasl.mechanism",
+        "sasl.mechanisms",
+        "sasl.username",
+        "sasl.password",
+        "ssl.ca.location",
+        "client.id",
+        "group.id",
+        "group.instance.id",
+        "transactional.id",
+        "enable.idempotence",
+        "acks",
+        "request.required.acks",
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "isolation.level",
+    }
+)
+
+
 class KafkaSettings(BaseModel):
     """Connection settings common to every Kafka client we create.
 
@@ -70,6 +95,19 @@ class KafkaSettings(BaseModel):
     extra: dict[str, str | int | bool] = Field(
         default_factory=dict, description="More librdkafka properties, by their own names."
     )
+
+    @field_validator("extra")
+    @classmethod
+    def _extra_adds_only(cls, value: dict[str, str | int | bool]) -> dict[str, str | int | bool]:
+        # `extra` adds properties; it must not change where clients connect, who
+        # they are, or the delivery guarantees the services rely on.
+        reserved = sorted(RESERVED_KAFKA_PROPERTIES & {key.lower() for key in value})
+        if reserved:
+            raise ValueError(
+                f"{', '.join(reserved)} cannot be set through extra: use the dedicated "
+                "setting (e.g. KAFKA__BOOTSTRAP_SERVERS), or it is fixed by the service"
+            )
+        return value
 
     @field_validator("bootstrap_servers")
     @classmethod

@@ -193,3 +193,20 @@ def test_client_id_names_the_service_even_when_kafka_variables_are_set(
     assert load_settings(ConsumerSettings).kafka.client_id == "hello-consumer"
     monkeypatch.setenv("HELLO_API_KAFKA__CLIENT_ID", "edge-api-7")
     assert load_settings(ApiSettings).kafka.client_id == "edge-api-7"
+
+
+def test_extra_kafka_properties_cannot_redirect_or_weaken_clients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HELLO_CONSUMER_KAFKA__EXTRA__BOOTSTRAP.SERVERS", "elsewhere:9092")
+    with pytest.raises(ConfigError) as info:
+        load_settings(ConsumerSettings)
+    assert "HELLO_CONSUMER_KAFKA__EXTRA: Value error, bootstrap.servers cannot be set" in str(
+        info.value
+    )
+    monkeypatch.delenv("HELLO_CONSUMER_KAFKA__EXTRA__BOOTSTRAP.SERVERS")
+    monkeypatch.setenv("HELLO_API_KAFKA__EXTRA", '{"Acks": "1", "linger.ms": 5}')
+    with pytest.raises(ConfigError, match="acks cannot be set through extra"):
+        load_settings(ApiSettings)
+    monkeypatch.setenv("HELLO_API_KAFKA__EXTRA", '{"socket.keepalive.enable": true}')
+    assert load_settings(ApiSettings).kafka.extra == {"socket.keepalive.enable": True}
