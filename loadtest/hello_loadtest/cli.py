@@ -370,7 +370,9 @@ def closed(concurrency: int, duration: float, max_calls: int | None, **opts: Any
     """
     if concurrency < opts["processes"]:
         raise click.UsageError("--concurrency must be at least --processes.")
-    scenario = schedule.ClosedScenario(concurrency, duration, warmup_s=opts["warmup"])
+    scenario = schedule.ClosedScenario(
+        concurrency, duration, warmup_s=opts["warmup"], max_calls=max_calls
+    )
     _run(scenario, opts, max_calls=max_calls)
 
 

@@ -80,7 +80,9 @@ class LatencySummary(_Model):
 
 class ScenarioInfo(_Model):
     kind: Literal["constant", "ramp", "burst", "soak", "closed"]
-    params: dict[str, float] = Field(description="The scenario's own options, e.g. rate.")
+    params: dict[str, int | float] = Field(
+        description="The scenario's own options, e.g. rate; integer options stay integers."
+    )
     arrivals: Literal["uniform", "poisson"] | None = Field(
         description="Arrival process of open scenarios; null for closed."
     )
@@ -222,7 +224,7 @@ def scenario_info(scenario: Scenario, arrivals: str) -> ScenarioInfo:
     if isinstance(scenario, ClosedScenario):
         return ScenarioInfo(
             kind="closed",
-            params={k: float(v) for k, v in scenario.params.items()},
+            params=dict(scenario.params),
             arrivals=None,
             duration_s=scenario.duration_s,
             warmup_s=scenario.warmup_s,
@@ -230,7 +232,7 @@ def scenario_info(scenario: Scenario, arrivals: str) -> ScenarioInfo:
     assert arrivals in ("uniform", "poisson")
     return ScenarioInfo(
         kind=scenario.kind,
-        params={k: float(v) for k, v in scenario.params.items()},
+        params=dict(scenario.params),
         arrivals=arrivals,  # type: ignore[arg-type]
         duration_s=scenario.duration_s,
         warmup_s=scenario.warmup_s,
@@ -296,6 +298,12 @@ def build_report(
     # fell behind and started its last calls after the schedule ended.
     sending_s = max(scenario.duration_s, merged.last_start_s - merged.warmup_s)
     closed = scenario.kind == "closed"
+    if closed and "max_calls" in scenario.params:
+        # Stopped by --max-calls, maybe long before the nominal duration: rates
+        # and the timeline cover the time the calls actually took.
+        elapsed = max(merged.last_end_s, merged.last_start_s) - merged.warmup_s
+        if elapsed > 0:
+            sending_s = min(sending_s, elapsed)
     target = None if closed else round(merged.scheduled / scenario.duration_s, 3)
     achieved = round(merged.sent / sending_s, 3)
     ratio = round(achieved / target, 4) if target else None
@@ -341,7 +349,7 @@ def build_report(
             processes=len(merged.cpu_utilization),
             cpu_utilization=[round(c, 3) for c in merged.cpu_utilization],
         ),
-        timeline=_timeline(merged, scenario.duration_s),
+        timeline=_timeline(merged, sending_s if closed else scenario.duration_s),
         verification=verification,
         verification_error=verification_error,
         thresholds=thresholds or ThresholdSummary(passed=True, results=[]),

@@ -80,6 +80,8 @@ class ClosedScenario:
     duration_s: float
     warmup_s: float = 0.0
     kind: Literal["closed"] = "closed"
+    # Stop after this many calls (warm-up included), possibly before duration_s.
+    max_calls: int | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -89,7 +91,10 @@ class ClosedScenario:
 
     @property
     def params(self) -> dict[str, float]:
-        return {"concurrency": self.concurrency, "duration_s": self.duration_s}
+        params: dict[str, float] = {"concurrency": self.concurrency, "duration_s": self.duration_s}
+        if self.max_calls is not None:
+            params["max_calls"] = self.max_calls
+        return params
 
 
 Scenario = OpenScenario | ClosedScenario

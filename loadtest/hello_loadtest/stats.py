@@ -141,6 +141,7 @@ class RecorderExport:
     intervals: dict[int, IntervalExport]
     ok_ids: list[str]
     last_start_s: float
+    last_end_s: float = 0.0
     # Busy CPU seconds of the process divided by the wall time it ran.
     cpu_utilization: float = 0.0
 
@@ -179,6 +180,7 @@ class Recorder:
         self.ok_ids: list[str] = []
         self.cpu_utilization = 0.0
         self.last_start_s = 0.0
+        self.last_end_s = 0.0
         # OK latencies since the last take_window(), warm-up included: live progress.
         self.window = new_histogram(INTERVAL_SIGNIFICANT_FIGURES)
         self.window_completed = 0
@@ -238,6 +240,7 @@ class Recorder:
         message_id: str | None = None,
     ) -> None:
         """A call finished with gRPC status ``code`` (``"OK"`` on success)."""
+        self.last_end_s = max(self.last_end_s, finished_s)
         self.window_completed += 1
         if code == "OK":
             self.window.record_value(to_us(finished_s - scheduled_s))
@@ -291,6 +294,7 @@ class Recorder:
             },
             ok_ids=list(self.ok_ids),
             last_start_s=self.last_start_s,
+            last_end_s=self.last_end_s,
             cpu_utilization=self.cpu_utilization,
         )
 
@@ -317,6 +321,8 @@ class Merged:
     cpu_utilization: list[float]
     warmup_s: float = 0.0
     last_start_s: float = 0.0
+    # When the last call ended (seconds from the run's start, warm-up included).
+    last_end_s: float = 0.0
 
     @property
     def failed(self) -> int:
@@ -368,6 +374,7 @@ def merge(exports: list[RecorderExport]) -> Merged:
         merged.ok_ids.extend(part.ok_ids)
         merged.cpu_utilization.append(part.cpu_utilization)
         merged.last_start_s = max(merged.last_start_s, part.last_start_s)
+        merged.last_end_s = max(merged.last_end_s, part.last_end_s)
         for key, counts in part.intervals.items():
             into = merged.intervals.setdefault(key, IntervalCounts())
             into.target += counts.target

@@ -89,6 +89,23 @@ def test_closed_model_reports_no_target_rate(echo_server, hello_load):
     assert run.report["late_starts"]["total"] == 0
 
 
+def test_closed_max_calls_rates_use_the_time_taken_not_the_nominal_duration(
+    echo_server, hello_load
+):
+    run = hello_load(
+        "closed", "-n", "4", "-d", "10s", "--max-calls", "200", "-t", echo_server.address
+    )
+    assert run.returncode == 0, run.stderr
+    report = run.report
+    assert report["requests"]["sent"] == 200
+    params = report["scenario"]["params"]
+    assert params == {"concurrency": 4, "duration_s": 10.0, "max_calls": 200}
+    assert isinstance(params["max_calls"], int)
+    # 200 calls to a local echo server take well under the nominal 10 s.
+    assert report["rates"]["achieved_per_s"] > 200 / 9
+    assert len(report["timeline"]["points"]) < 10
+
+
 def test_a_target_with_nothing_listening_fails_every_call_and_the_error_gate(hello_load):
     address = f"127.0.0.1:{free_port()}"
     run = hello_load(

@@ -129,3 +129,46 @@ def test_timeline_points_without_ok_calls_have_null_latency():
     first, second = report.timeline.points
     assert first.p99_ms == pytest.approx(10, rel=0.01)
     assert (second.p50_ms, second.p99_ms, second.max_ms) == (None, None, None)
+
+
+def test_closed_with_max_calls_rates_cover_the_time_the_calls_took():
+    from hello_loadtest.schedule import ClosedScenario
+
+    scenario = ClosedScenario(2, 10, max_calls=20)
+    rec = Recorder()
+    for k in range(20):  # 20 calls of 10 ms, two at a time: 0.1 s in all
+        at = (k // 2) * 0.01
+        rec.record_start(at, at, "generator")
+        rec.record_end(at, at, at + 0.01, "OK")
+    report = build_report(
+        merge([rec.export()]),
+        scenario=scenario_info(scenario, "uniform"),
+        config=run_config(),
+        started_at="2026-01-01T00:00:00Z",
+        finished_at="2026-01-01T00:00:00.1Z",
+    )
+    assert report.rates.achieved_per_s == pytest.approx(200, rel=0.01)
+    assert report.rates.ok_per_s == pytest.approx(200, rel=0.01)
+    assert report.scenario.params == {"concurrency": 2, "duration_s": 10.0, "max_calls": 20}
+    document = json.loads(report.model_dump_json())
+    assert isinstance(document["scenario"]["params"]["concurrency"], int)
+    assert isinstance(document["scenario"]["params"]["max_calls"], int)
+    assert len(report.timeline.points) == 1
+
+
+def test_closed_without_max_calls_keeps_the_nominal_duration():
+    from hello_loadtest.schedule import ClosedScenario
+
+    rec = Recorder()
+    rec.record_start(0.0, 0.0, "generator")
+    rec.record_end(0.0, 0.0, 0.01, "OK")
+    report = build_report(
+        merge([rec.export()]),
+        scenario=scenario_info(ClosedScenario(1, 2), "uniform"),
+        config=run_config(),
+        started_at="2026-01-01T00:00:00Z",
+        finished_at="2026-01-01T00:00:02Z",
+    )
+    assert report.rates.achieved_per_s == 0.5
+    assert report.scenario.params == {"concurrency": 1, "duration_s": 2}
+    assert len(report.timeline.points) == 2
