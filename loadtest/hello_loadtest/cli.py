@@ -10,7 +10,8 @@
     hello-load render report.json --html report.html
 
 Exit codes: 0 passed, 1 a threshold failed, 2 bad options, 3 the run could
-not be carried out (a worker failed, Kafka could not be read).
+not be carried out (a worker failed, Kafka could not be read), 130
+interrupted (Ctrl-C / SIGINT: workers stopped, no report).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from hello_loadtest.worker import Target, WorkerPlan
 logger = logging.getLogger(__name__)
 
 DEFAULT_TARGET = "127.0.0.1:50051"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class Duration(click.ParamType[float]):
@@ -280,6 +282,9 @@ def _run(
     except (RunError, VerificationError) as exc:
         click.echo(f"hello-load: {exc}", err=True)
         sys.exit(EXIT_RUN_FAILED)
+    except KeyboardInterrupt:
+        click.echo("hello-load: interrupted; workers stopped, no report written", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     _output(report, opts, Console())
     if report.verification_error is not None:
         click.echo(f"hello-load: verification failed: {report.verification_error}", err=True)

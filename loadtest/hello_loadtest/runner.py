@@ -75,6 +75,11 @@ def run(
         processes.append(proc)
     try:
         return _drive(plan, out, pipes, processes, on_start, on_tick)
+    except KeyboardInterrupt:
+        # The workers ignore SIGINT; stop them here rather than wait for the schedule.
+        for proc in processes:
+            proc.terminate()
+        raise
     finally:
         for proc in processes:
             proc.join(timeout=5)

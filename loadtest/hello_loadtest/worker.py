@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -186,6 +187,9 @@ async def _run(plan: WorkerPlan, worker: int, target: Target, start: Connection,
 
 def worker_main(plan: WorkerPlan, worker: int, target: Target, start: Connection, out: Any) -> None:
     """Process entry point (spawned, so it imports nothing from the parent's state)."""
+    # Ctrl-C reaches the whole process group; the parent decides what happens
+    # (it stops the workers), so a worker never dies mid-call with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING)
     try:
         asyncio.run(_run(plan, worker, target, start, out))
