@@ -25,7 +25,6 @@ import tempfile
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -477,13 +476,6 @@ class KafkaCluster:
             if time.monotonic() > deadline:
                 raise KafkaToolingError(f"topics not ready after {timeout:.0f}s: {pending}")
             time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def running_cluster(brokers: int = 1, **kwargs: object) -> Iterator[KafkaCluster]:
-    cluster = KafkaCluster(brokers=brokers, **kwargs)  # type: ignore[arg-type]
-    with cluster:
-        yield cluster
 
 
 def describe(cluster: KafkaCluster) -> str:

@@ -34,7 +34,7 @@ from confluent_kafka import (
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
-from hello_consumer.processing import InputRecord, OutputRecord, Processor
+from hello_consumer.processing import InputRecord, OutputRecord, Processor, header
 from hello_consumer.settings import ConsumerSettings
 from hello_core import telemetry
 from hello_core.kafka import admin_config, consumer_config, producer_config
@@ -359,7 +359,9 @@ class ConsumerLoop:
                         "offset": record.offset,
                         "key": (record.key or b"").decode("utf-8", "replace")[:64],
                         "dead_letter_topic": output.topic,
-                        "reason": _header_text(output.headers, "dlt.reason"),
+                        "reason": (header(output.headers, "dlt.reason") or b"").decode(
+                            "utf-8", "replace"
+                        ),
                     },
                 )
             self._produce(producer, output)
@@ -511,10 +513,3 @@ def _header_list(headers: object) -> list[tuple[str, str | bytes | None]]:
     if isinstance(headers, dict):
         return list(headers.items())
     return list(headers)  # type: ignore[call-overload, no-any-return]
-
-
-def _header_text(headers: list[tuple[str, str | bytes | None]], name: str) -> str:
-    for key, value in headers:
-        if key == name:
-            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return ""
