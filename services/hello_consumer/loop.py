@@ -11,13 +11,18 @@ Failures:
 
 - a record we cannot process -> dead-letter topic, inside the same transaction;
 - an abortable transaction error -> abort, rewind to the batch start, retry;
-- a retriable commit error -> retry the commit;
-- a fatal producer error (e.g. fenced after a stall longer than the
-  transaction timeout) -> a new producer, at most 3 times in 5 minutes, then exit.
+- a retriable commit error -> retry the commit, until the transaction timeout;
+- a commit still unanswered after the transaction timeout (librdkafka can keep
+  timing out after a broker stall), an abort that fails, or a fatal producer
+  error (e.g. fenced after a stall longer than the transaction timeout) -> a
+  new producer with the same transactional id, whose initialisation makes the
+  coordinator settle the old transaction, then resume from the committed
+  offsets, which say whether it landed. At most 3 times in 5 minutes, then exit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -68,6 +73,14 @@ TXN_CALL_TIMEOUT = 30.0
 
 class FatalConsumerError(RuntimeError):
     """The loop cannot continue; the process should exit and be restarted."""
+
+
+class CommitOutcomeUnknownError(Exception):
+    """``commit_transaction`` kept timing out: the batch may or may not have landed."""
+
+    def __init__(self, error: KafkaError, waited: float) -> None:
+        super().__init__(f"commit unanswered after {waited:.1f}s: {error.str()}")
+        self.error = error
 
 
 class ConsumerLoop:
@@ -261,11 +274,18 @@ class ConsumerLoop:
         assert self._producer is not None
         try:
             self._process_batch(consumer, self._producer, batch)
+        except CommitOutcomeUnknownError as exc:
+            self._note_failure()
+            logger.warning(
+                "commit outcome unknown; replacing the producer and resuming "
+                "from the committed offsets",
+                extra={"code": exc.error.name(), "reason": str(exc), "records": len(batch)},
+            )
+            self._replace_producer(exc.error)
+            self._seek_to_committed(consumer, batch)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
-            self._failures += 1
-            if self._failing_since is None:
-                self._failing_since = self._clock()
+            self._note_failure()
             logger.warning(
                 "batch failed, aborting its transaction and rewinding",
                 extra={
@@ -276,21 +296,28 @@ class ConsumerLoop:
                     "failures_in_a_row": self._failures,
                 },
             )
-            if error.fatal():
-                self._replace_producer(error)
+            if not error.fatal() and self._abort(self._producer):
+                self._rewind(consumer, batch)
             else:
-                self._abort(self._producer)
-            self._rewind(consumer, batch)
-            backoff = min(
-                self.settings.retry_backoff_seconds * 2 ** (self._failures - 1),
-                self.settings.retry_backoff_max_seconds,
-            )
-            self.stopping.wait(backoff)
+                self._replace_producer(error)
+                self._seek_to_committed(consumer, batch)
+            self.stopping.wait(self._backoff())
         else:
             if self._failures:
                 logger.info("batches commit again", extra={"failures": self._failures})
             self._failures = 0
             self._failing_since = None
+
+    def _backoff(self) -> float:
+        return min(
+            self.settings.retry_backoff_seconds * 2.0 ** (self._failures - 1),
+            self.settings.retry_backoff_max_seconds,
+        )
+
+    def _note_failure(self) -> None:
+        self._failures += 1
+        if self._failing_since is None:
+            self._failing_since = self._clock()
 
     def _next_batch(self, consumer: Consumer) -> list[Message]:
         # Block for the first record only, then take what is already fetched:
@@ -401,47 +428,62 @@ class ConsumerLoop:
                 producer.poll(0.1)
 
     def _commit(self, producer: Producer) -> None:
-        while True:
-            try:
-                producer.commit_transaction(TXN_CALL_TIMEOUT)
-                return
-            except KafkaException as exc:
-                error: KafkaError = exc.args[0]
-                if error.retriable() and not error.txn_requires_abort() and not error.fatal():
-                    logger.warning(
-                        "commit failed, retrying",
-                        extra={"code": error.name(), "reason": error.str()},
-                    )
-                    continue
-                raise
+        """Commit, retrying retriable errors for up to the transaction timeout.
 
-    def _abort(self, producer: Producer) -> None:
-        """Abort the open transaction; a producer that cannot abort is replaced."""
-        ABORTS.inc()
-        for attempt in range(1, 4):
+        By then the coordinator has either committed the transaction or will
+        abort it; waiting longer cannot help, and librdkafka has been seen to
+        time out on every retry after a broker stall.
+        """
+        started = self._clock()
+        limit = self._transaction_timeout()
+        while True:
+            remaining = limit - (self._clock() - started)
             try:
-                producer.abort_transaction(TXN_CALL_TIMEOUT)
+                producer.commit_transaction(min(max(remaining, 1.0), TXN_CALL_TIMEOUT))
                 return
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
-                if error.fatal():
-                    self._replace_producer(error)
-                    return
-                if attempt == 3:
-                    raise FatalConsumerError(f"abort failed: {error.str()}") from exc
+                if not error.retriable() or error.txn_requires_abort() or error.fatal():
+                    raise
+                waited = self._clock() - started
+                if waited >= limit:
+                    raise CommitOutcomeUnknownError(error, waited) from exc
                 logger.warning(
-                    "abort failed, retrying",
-                    extra={"code": error.name(), "reason": error.str(), "attempt": attempt},
+                    "commit failed, retrying",
+                    extra={
+                        "code": error.name(),
+                        "reason": error.str(),
+                        "waited_s": round(waited, 1),
+                    },
                 )
 
-    def _replace_producer(self, error: KafkaError) -> None:
-        """Start a new transactional producer after a fatal error, such as being fenced.
+    def _abort(self, producer: Producer) -> bool:
+        """Abort the open transaction; False when the producer could not.
 
-        A broker stall longer than transaction.timeout.ms makes the coordinator
-        abort our transaction and fence this producer; re-initialising with the
-        same transactional id is the way back (as Kafka Streams does). If it
-        keeps happening, another live instance shares our transactional id:
-        then give up instead of fencing each other in turn.
+        Such a producer is replaced: the new one's initialisation makes the
+        coordinator abort whatever the old one left open.
+        """
+        ABORTS.inc()
+        try:
+            producer.abort_transaction(self._transaction_timeout())
+            return True
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            logger.warning("abort failed", extra={"code": error.name(), "reason": error.str()})
+            return False
+
+    def _transaction_timeout(self) -> float:
+        return self.settings.transaction_timeout_ms / 1000
+
+    def _replace_producer(self, error: KafkaError) -> None:
+        """Start a new transactional producer with the same transactional id.
+
+        For a producer that failed fatally (e.g. fenced: a broker stall longer
+        than transaction.timeout.ms makes the coordinator abort our
+        transaction and bump the epoch) or that cannot finish its transaction.
+        Re-initialising is the way back, as Kafka Streams does. If it keeps
+        happening, another live instance may share our transactional id: then
+        give up instead of fencing each other in turn.
         """
         now = self._clock()
         window = 300.0
@@ -450,16 +492,35 @@ class ConsumerLoop:
         ] + [now]
         if len(self._producer_replacements) > 3:
             raise FatalConsumerError(
-                f"producer failed fatally {len(self._producer_replacements)} times in "
-                f"{window:.0f}s (last: {error.str()}); is another instance using transactional "
-                f"id {self.settings.effective_transactional_id()!r}?"
+                f"producer replaced {len(self._producer_replacements)} times in "
+                f"{window:.0f}s (last: {error.str()}): Kafka keeps failing our transactions, "
+                f"or another instance uses transactional id "
+                f"{self.settings.effective_transactional_id()!r}"
             )
         logger.warning(
-            "replacing the transactional producer after a fatal error",
+            "replacing the transactional producer",
             extra={"code": error.name(), "reason": error.str()},
         )
         PRODUCER_REPLACEMENTS.inc()
-        self._producer = self._create_producer()
+        old, self._producer = self._producer, None
+        if old is not None:
+            # Unsent records belong to the transaction being given up.
+            with contextlib.suppress(KafkaException, RuntimeError):
+                old.purge()
+        while True:
+            try:
+                self._producer = self._create_producer()
+                return
+            except KafkaException as exc:
+                init_error: KafkaError = exc.args[0]
+                if init_error.fatal() or not init_error.retriable() or self.stopping.is_set():
+                    raise FatalConsumerError(
+                        f"cannot start a new transactional producer: {init_error.str()}"
+                    ) from exc
+                logger.warning(
+                    "initialising transactions failed, retrying",
+                    extra={"code": init_error.name(), "reason": init_error.str()},
+                )
 
     def _rewind(self, consumer: Consumer, batch: list[Message]) -> None:
         """Seek back to the batch's first offsets, whose outputs were not committed.
@@ -468,12 +529,8 @@ class ConsumerLoop:
         records whose outputs were aborted would commit over them. The
         process exits instead and restarts from the committed offsets.
         """
-        starts: dict[tuple[str, int], int] = {}
-        for message in batch:
-            key = (str(message.topic()), int(message.partition() or 0))
-            starts.setdefault(key, int(message.offset() or 0))
         rewound = []
-        for (topic, partition), offset in sorted(starts.items()):
+        for (topic, partition), offset in sorted(_batch_starts(batch).items()):
             if (topic, partition) not in self.assignment:
                 continue  # revoked: its new owner starts from the committed offset
             try:
@@ -484,6 +541,43 @@ class ConsumerLoop:
                 ) from exc
             rewound.append(f"{topic}[{partition}]@{offset}")
         logger.info("transaction aborted and rewound", extra={"offsets": ",".join(rewound) or "-"})
+
+    def _seek_to_committed(self, consumer: Consumer, batch: list[Message]) -> None:
+        """Resume each of the batch's partitions from its committed offset.
+
+        Used when it is unknown whether the batch's transaction landed. Its
+        offsets were part of it, so the committed offset says: past the batch
+        if it landed, the batch start if not. Reading them waits for the
+        coordinator to settle the transaction (read_committed fetches stable
+        offsets only). Without an answer the process exits rather than guess.
+        """
+        starts = _batch_starts(batch)
+        owned = [TopicPartition(t, p) for (t, p) in sorted(starts) if (t, p) in self.assignment]
+        if not owned:
+            return
+        try:
+            committed = consumer.committed(owned, timeout=TXN_CALL_TIMEOUT)
+        except KafkaException as exc:
+            raise FatalConsumerError(
+                f"cannot read committed offsets after an unanswered commit: {exc.args[0].str()}"
+            ) from exc
+        resumed = []
+        for tp in committed:
+            if tp.error is not None:
+                raise FatalConsumerError(
+                    f"cannot read the committed offset of {tp.topic}[{tp.partition}]: "
+                    f"{tp.error.str()}"
+                )
+            # No committed offset at all: the batch did not land, and nothing before it did.
+            offset = tp.offset if tp.offset >= 0 else starts[(tp.topic, tp.partition)]
+            try:
+                consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+            except KafkaException as exc:
+                raise FatalConsumerError(
+                    f"cannot seek {tp.topic}[{tp.partition}] to {offset}: {exc.args[0].str()}"
+                ) from exc
+            resumed.append(f"{tp.topic}[{tp.partition}]@{offset}")
+        logger.info("resumed from committed offsets", extra={"offsets": ",".join(resumed)})
 
     def _close(self, consumer: Consumer, producer: Producer | None) -> None:
         logger.info("consumer leaving group", extra={"group": self.settings.group_id})
@@ -501,6 +595,15 @@ class ConsumerLoop:
             if remaining:
                 logger.error("producer closed with undelivered records", extra={"count": remaining})
         logger.info("consumer stopped", extra={"group": self.settings.group_id})
+
+
+def _batch_starts(batch: list[Message]) -> dict[tuple[str, int], int]:
+    """The first offset of each partition in the batch."""
+    starts: dict[tuple[str, int], int] = {}
+    for message in batch:
+        key = (str(message.topic()), int(message.partition() or 0))
+        starts.setdefault(key, int(message.offset() or 0))
+    return starts
 
 
 def _names(partitions: list[TopicPartition]) -> str:

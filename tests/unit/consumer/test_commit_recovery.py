@@ -1,0 +1,287 @@
+"""The loop's handling of a commit that never answers (pure logic, fake clients).
+
+The real-broker version of this is tests/e2e/test_broker_stall.py; librdkafka
+only sometimes gets stuck there, so the decisions are pinned down here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from hello_consumer import loop as loop_module
+from hello_consumer.loop import ConsumerLoop, FatalConsumerError
+from hello_consumer.settings import ConsumerSettings
+from hello_core.envelope import GreetingRequest
+
+TOPIC = "default-topic"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeMessage:
+    def __init__(self, partition: int, offset: int) -> None:
+        self._partition = partition
+        self._offset = offset
+        self._value = GreetingRequest(uuid.uuid4().hex, "Ada", 1).encode()
+
+    def topic(self) -> str:
+        return TOPIC
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> None:
+        return None
+
+    def error(self) -> None:
+        return None
+
+
+def timed_out() -> KafkaException:
+    return KafkaException(
+        KafkaError(KafkaError._TIMED_OUT, "Timed out, retry call to resume", retriable=True)
+    )
+
+
+class FakeProducer:
+    def __init__(self, clock: FakeClock, commit_errors: list[KafkaException]) -> None:
+        self.clock = clock
+        self.commit_errors = commit_errors
+        self.commit_timeouts: list[float] = []
+        self.produced = 0
+        self.purged = False
+
+    def begin_transaction(self) -> None:
+        pass
+
+    def produce(self, *_args: Any, **_kwargs: Any) -> None:
+        self.produced += 1
+
+    def send_offsets_to_transaction(self, *_args: Any) -> None:
+        pass
+
+    def commit_transaction(self, timeout: float) -> None:
+        self.commit_timeouts.append(timeout)
+        if self.commit_errors:
+            self.clock.now += timeout  # the call used its whole timeout
+            raise self.commit_errors.pop(0)
+
+    def purge(self) -> None:
+        self.purged = True
+
+
+class FakeConsumer:
+    def __init__(self, committed: dict[int, int], committed_error: KafkaError | None = None):
+        self.committed_offsets = committed
+        self.committed_error = committed_error
+        self.seeks: list[tuple[int, int]] = []
+
+    def consumer_group_metadata(self) -> object:
+        return object()
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        if self.committed_error is not None:
+            raise KafkaException(self.committed_error)
+        return [
+            TopicPartition(p.topic, p.partition, self.committed_offsets.get(p.partition, -1001))
+            for p in partitions
+        ]
+
+    def seek(self, tp: TopicPartition) -> None:
+        self.seeks.append((tp.partition, tp.offset))
+
+
+def make_loop(
+    clock: FakeClock, first: FakeProducer, replacement: FakeProducer
+) -> tuple[ConsumerLoop, list[FakeProducer]]:
+    loop = ConsumerLoop(ConsumerSettings(transaction_timeout_ms=10_000), clock=clock)
+    created: list[FakeProducer] = []
+
+    def create() -> FakeProducer:
+        created.append(replacement)
+        return replacement
+
+    loop._create_producer = create  # type: ignore[method-assign, assignment]
+    loop._producer = first  # type: ignore[assignment]
+    loop.assignment = {(TOPIC, 0), (TOPIC, 1)}
+    return loop, created
+
+
+BATCH = [FakeMessage(0, 40), FakeMessage(0, 41), FakeMessage(1, 7)]
+
+
+def test_retriable_commit_errors_are_retried_within_the_transaction_timeout() -> None:
+    clock = FakeClock()
+    first = FakeProducer(clock, [])
+    loop, created = make_loop(clock, first, FakeProducer(clock, []))
+
+    def times_out_after_4s_once(timeout: float) -> None:
+        first.commit_timeouts.append(timeout)
+        if len(first.commit_timeouts) == 1:
+            clock.now += 4
+            raise timed_out()
+
+    first.commit_transaction = times_out_after_4s_once  # type: ignore[method-assign]
+    consumer = FakeConsumer({})
+    loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
+    assert first.commit_timeouts == [10.0, 6.0]  # the retry gets the 6 s left
+    assert created == []
+    assert consumer.seeks == []
+    assert loop._failures == 0
+
+
+def test_commit_unanswered_past_the_transaction_timeout_replaces_the_producer() -> None:
+    clock = FakeClock()
+    first = FakeProducer(clock, [timed_out(), timed_out()])
+    replacement = FakeProducer(clock, [])
+    loop, created = make_loop(clock, first, replacement)
+    # The batch did land: committed offsets are past it, so nothing is read twice.
+    consumer = FakeConsumer({0: 42, 1: 8})
+    loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
+    assert first.commit_timeouts == [10.0]  # one call used up the transaction timeout
+    assert created == [replacement]
+    assert id(loop._producer) == id(replacement)
+    assert first.purged
+    assert consumer.seeks == [(0, 42), (1, 8)]
+    assert loop._failures == 1
+    assert loop_module.PRODUCER_REPLACEMENTS._value.get() >= 1
+
+
+def test_a_batch_that_did_not_land_is_read_again_from_its_start() -> None:
+    clock = FakeClock()
+    first = FakeProducer(clock, [timed_out()])
+    loop, _ = make_loop(clock, first, FakeProducer(clock, []))
+    # Partition 0 had an earlier commit at the batch start; partition 1 never committed.
+    consumer = FakeConsumer({0: 40})
+    loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
+    assert consumer.seeks == [(0, 40), (1, 7)]
+
+
+def test_revoked_partitions_are_left_to_their_new_owner() -> None:
+    clock = FakeClock()
+    loop, _ = make_loop(clock, FakeProducer(clock, [timed_out()]), FakeProducer(clock, []))
+    loop.assignment = {(TOPIC, 1)}
+    consumer = FakeConsumer({0: 40, 1: 8})
+    loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
+    assert consumer.seeks == [(1, 8)]
+
+
+def test_exits_rather_than_guess_when_committed_offsets_cannot_be_read() -> None:
+    clock = FakeClock()
+    loop, _ = make_loop(clock, FakeProducer(clock, [timed_out()]), FakeProducer(clock, []))
+    consumer = FakeConsumer({}, committed_error=KafkaError(KafkaError._TIMED_OUT, "no answer"))
+    with pytest.raises(FatalConsumerError, match="cannot read committed offsets"):
+        loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
+    assert consumer.seeks == []
+
+
+def test_non_retriable_commit_errors_abort_and_rewind_to_the_batch_start() -> None:
+    clock = FakeClock()
+    abortable = KafkaException(KafkaError(KafkaError._STATE, "abortable", txn_requires_abort=True))
+    first = FakeProducer(clock, [abortable])
+    aborted: list[float] = []
+    first.abort_transaction = aborted.append  # type: ignore[attr-defined]
+    loop, created = make_loop(clock, first, FakeProducer(clock, []))
+    loop.stopping.set()  # no backoff wait in the test
+    consumer = FakeConsumer({0: 99, 1: 99})
+    loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
+    assert aborted == [10.0]  # the transaction timeout
+    assert created == []
+    assert consumer.seeks == [
+        (0, 40),
+        (1, 7),
+    ]  # not the committed offsets: it is known not to have landed
+
+
+def test_an_abort_that_fails_replaces_the_producer_and_resumes_from_committed_offsets() -> None:
+    clock = FakeClock()
+    abortable = KafkaException(
+        KafkaError(KafkaError._MSG_TIMED_OUT, "10 message(s) timed out", txn_requires_abort=True)
+    )
+    first = FakeProducer(clock, [abortable])
+
+    def abort_times_out(timeout: float) -> None:
+        raise timed_out()
+
+    first.abort_transaction = abort_times_out  # type: ignore[attr-defined]
+    replacement = FakeProducer(clock, [])
+    loop, created = make_loop(clock, first, replacement)
+    loop.stopping.set()
+    consumer = FakeConsumer({0: 40})
+    loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
+    assert created == [replacement]
+    assert consumer.seeks == [(0, 40), (1, 7)]
+
+
+def test_a_fenced_producer_is_replaced_and_gives_up_after_three_in_five_minutes() -> None:
+    clock = FakeClock()
+
+    def fenced() -> KafkaException:
+        return KafkaException(KafkaError(KafkaError._FENCED, "fenced", fatal=True))
+
+    loop, created = make_loop(clock, FakeProducer(clock, [fenced()]), FakeProducer(clock, []))
+    loop.stopping.set()
+    for _ in range(3):
+        assert loop._producer is not None
+        loop._producer.commit_errors = [fenced()]  # type: ignore[attr-defined]
+        loop._process_once(FakeConsumer({0: 42, 1: 8}), BATCH)  # type: ignore[arg-type]
+        clock.now += 60
+    assert len(created) == 3
+    loop._producer.commit_errors = [fenced()]  # type: ignore[union-attr]
+    with pytest.raises(FatalConsumerError, match="producer replaced 4 times in 300s"):
+        loop._process_once(FakeConsumer({}), BATCH)  # type: ignore[arg-type]
+    # Five minutes later the earlier replacements no longer count.
+    clock.now += 300
+    loop._producer.commit_errors = [fenced()]  # type: ignore[union-attr]
+    loop._process_once(FakeConsumer({}), BATCH)  # type: ignore[arg-type]
+    assert len(created) == 4
+
+
+def test_initialising_the_new_producer_is_retried_while_the_broker_is_away() -> None:
+    clock = FakeClock()
+    replacement = FakeProducer(clock, [])
+    loop, _ = make_loop(clock, FakeProducer(clock, [timed_out()]), replacement)
+    attempts: list[int] = []
+
+    def create() -> FakeProducer:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise timed_out()
+        return replacement
+
+    loop._create_producer = create  # type: ignore[method-assign, assignment]
+    loop._process_once(FakeConsumer({0: 42, 1: 8}), BATCH)  # type: ignore[arg-type]
+    assert len(attempts) == 3
+    assert id(loop._producer) == id(replacement)
+
+
+def test_a_stop_while_the_new_producer_cannot_start_exits() -> None:
+    clock = FakeClock()
+    loop, _ = make_loop(clock, FakeProducer(clock, [timed_out()]), FakeProducer(clock, []))
+
+    def create() -> FakeProducer:
+        loop.stopping.set()
+        raise timed_out()
+
+    loop._create_producer = create  # type: ignore[method-assign, assignment]
+    with pytest.raises(FatalConsumerError, match="cannot start a new transactional producer"):
+        loop._process_once(FakeConsumer({}), BATCH)  # type: ignore[arg-type]
