@@ -11,7 +11,9 @@
 
 Exit codes: 0 passed, 1 a threshold failed, 2 bad options, 3 the run could
 not be carried out (a worker failed, Kafka could not be read), 130
-interrupted (Ctrl-C / SIGINT: workers stopped, no report).
+interrupted (Ctrl-C / SIGINT). The first Ctrl-C stops new calls, waits up
+to the call deadline for those in flight and writes the reports, marked
+interrupted; a second one stops at once, without a report.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from hello_loadtest.kafka_reader import VerificationError
 from hello_loadtest.progress import LiveProgress
 from hello_loadtest.render import print_summary, write_json, write_plots
 from hello_loadtest.report import Report, schema_text
-from hello_loadtest.runner import RunError
+from hello_loadtest.runner import RunError, RunInterrupted
 from hello_loadtest.settings import LoadSettings
 from hello_loadtest.stats import interval_for
 from hello_loadtest.thresholds import (
@@ -268,6 +270,15 @@ def _run(
     )
     console = Console(stderr=True)
     show_progress = console.is_terminal if opts["progress"] is None else opts["progress"]
+
+    def on_stop(wait_s: float) -> None:
+        verifying = "; then reading the output topic" if verify else ""
+        click.echo(
+            f"hello-load: interrupted; waiting up to {wait_s:g}s for calls in flight{verifying}, "
+            "then writing the reports (Ctrl-C again to quit without them)",
+            err=True,
+        )
+
     try:
         if show_progress:
             label = f"{scenario.kind} → {target.address}"
@@ -275,20 +286,30 @@ def _run(
             with LiveProgress(console, total_s=total, label=label) as live:
                 report = execute(
                     plan, target, verify=verify, thresholds=thresholds,
-                    on_start=live.on_start, on_tick=live.on_tick,
+                    on_start=live.on_start, on_tick=live.on_tick, on_stop=on_stop,
                 )  # fmt: skip
         else:
-            report = execute(plan, target, verify=verify, thresholds=thresholds)
+            report = execute(plan, target, verify=verify, thresholds=thresholds, on_stop=on_stop)
+        _output(report, opts, Console())
     except (RunError, VerificationError) as exc:
         click.echo(f"hello-load: {exc}", err=True)
         sys.exit(EXIT_RUN_FAILED)
+    except RunInterrupted as exc:
+        click.echo(f"hello-load: {exc}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         click.echo("hello-load: interrupted; workers stopped, no report written", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    _output(report, opts, Console())
     if report.verification_error is not None:
         click.echo(f"hello-load: verification failed: {report.verification_error}", err=True)
-        sys.exit(EXIT_RUN_FAILED)
+        if not report.interrupted:
+            sys.exit(EXIT_RUN_FAILED)
+    if report.interrupted:
+        # Thresholds were evaluated and printed, but a cut-short run passes no gate.
+        click.echo(
+            f"hello-load: interrupted after {report.measured_s:g}s; reports written", err=True
+        )
+        sys.exit(EXIT_INTERRUPTED)
     sys.exit(exit_code(report))
 
 

@@ -43,12 +43,15 @@ def execute(
     thresholds: Thresholds | None = None,
     on_start: Callable[[float], None] | None = None,
     on_tick: Callable[[Tick], None] | None = None,
+    on_stop: Callable[[float], None] | None = None,
 ) -> Report:
     """Run ``plan``; with ``verify``, Kafka is checked before any call is sent.
 
     Kafka unreachable before the run raises ``VerificationError`` (no load was
     sent). Verification failing after the run does not lose the run: the
     report has ``verification`` null and ``verification_error`` set.
+    A run stopped by Ctrl-C (see ``runner``) is reported, and verified, on
+    what it sent; the report says ``interrupted``.
     """
     reader = None
     if verify is not None:
@@ -64,7 +67,7 @@ def execute(
         plan = replace(plan, keep_ids=True)
     verification_error = None
     try:
-        result: RunResult = run(plan, target, on_start=on_start, on_tick=on_tick)
+        result: RunResult = run(plan, target, on_start=on_start, on_tick=on_tick, on_stop=on_stop)
         for error in result.connect_errors:
             logger.warning("worker could not connect before the start error=%s", error)
         verification = None
@@ -105,5 +108,6 @@ def execute(
         finished_at=result.finished_at,
         verification=verification,
         verification_error=verification_error,
+        interrupted=result.interrupted,
     )
     return with_thresholds(report, thresholds or Thresholds())

@@ -33,8 +33,22 @@ logger = logging.getLogger(__name__)
 
 def write_json(report: Report, path: pathlib.Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report.model_dump_json(indent=2) + "\n")
+    # Written aside and renamed, so a Ctrl-C mid-write leaves no half a report.
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(report.model_dump_json(indent=2) + "\n")
+    partial.replace(path)
     logger.info("wrote JSON report path=%s", path)
+
+
+def interruption_note(report: Report) -> str | None:
+    """One sentence for an interrupted run, None otherwise."""
+    if not report.interrupted:
+        return None
+    measured = "?" if report.measured_s is None else f"{report.measured_s:g}"
+    return (
+        f"Interrupted by Ctrl-C after {measured} s of the {report.scenario.duration_s:g} s "
+        "scheduled: every figure covers the measured part only."
+    )
 
 
 def _latency_row(table: Table, label: str, s: LatencySummary) -> None:
@@ -104,6 +118,9 @@ def print_summary(report: Report, console: Console) -> None:
         console.print(table)
     if report.generator.limited:
         console.print(f"[bold yellow]generator-limited:[/] {report.generator.reason}")
+    note = interruption_note(report)
+    if note:
+        console.print(f"[bold yellow]{note}[/]")
 
 
 def _histogram_bins(report: Report) -> tuple[np.ndarray, np.ndarray]:
@@ -255,6 +272,9 @@ def render_html(report: Report, png: bytes) -> str:
             '<p class="warn">The generator, not the server, was the limit: '
             f"{html.escape(report.generator.reason or '')}</p>"
         )
+    note = interruption_note(report)
+    if note:
+        warning += f'<p class="warn">{html.escape(note)}</p>'
     return _PAGE.substitute(
         title=html.escape(f"{report.scenario.kind} against {report.config.target}"),
         started=html.escape(report.started_at),

@@ -31,6 +31,9 @@ from hello_loadtest.stats import (
 from hello_loadtest.verify import Reconciliation
 
 SCHEMA_VERSION = 1
+# Added within version 1: reports written before them lack them, so the
+# schema file does not require them (the models give their defaults).
+OPTIONAL_FIELDS = ("interrupted", "measured_s")
 
 
 class _Model(BaseModel):
@@ -206,6 +209,17 @@ class Report(_Model):
     latency_hdr: str = Field(
         description="latency_ms as a compressed, base64 HdrHistogram of microseconds."
     )
+    interrupted: bool = Field(
+        default=False,
+        description="Ctrl-C stopped the run before its schedule ended: every figure covers "
+        "measured_s only, and the exit code is 130. Missing in older reports: read as false.",
+    )
+    measured_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="The time the counts and rates cover, from the measured start (warm-up "
+        "excluded); rates are per this. Missing (null) in older reports.",
+    )
 
 
 def json_schema() -> dict[str, Any]:
@@ -213,6 +227,7 @@ def json_schema() -> dict[str, Any]:
     schema = Report.model_json_schema(mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://hello-platform.dev/schemas/loadtest-report-v1.json"
+    schema["required"] = [name for name in schema["required"] if name not in OPTIONAL_FIELDS]
     return schema
 
 
@@ -291,8 +306,13 @@ def build_report(
     verification: Verification | None = None,
     verification_error: str | None = None,
     thresholds: ThresholdSummary | None = None,
+    interrupted: bool = False,
 ) -> Report:
-    """Everything but the threshold results, which ``thresholds.evaluate`` adds."""
+    """Everything but the threshold results, which ``thresholds.evaluate`` adds.
+
+    ``interrupted`` with ``merged.stopped_s`` set: the schedule was cut there,
+    so rates (the target rate too) and the timeline cover the time up to it.
+    """
     completed = merged.ok + merged.failed
     # Time spent sending: the nominal duration, or longer when the generator
     # fell behind and started its last calls after the schedule ended.
@@ -304,8 +324,16 @@ def build_report(
         elapsed = max(merged.last_end_s, merged.last_start_s) - merged.warmup_s
         if elapsed > 0:
             sending_s = min(sending_s, elapsed)
-    target = None if closed else round(merged.scheduled / scenario.duration_s, 3)
-    achieved = round(merged.sent / sending_s, 3)
+    stopped_s = merged.stopped_s if interrupted else None
+    cut = stopped_s is not None
+    if stopped_s is not None:
+        # Rounded as reported, so that rates are exactly per measured_s.
+        sending_s = round(min(sending_s, max(stopped_s - merged.warmup_s, 0.0)), 3)
+    if closed or sending_s <= 0:  # nothing measured when Ctrl-C came during warm-up
+        target = None
+    else:
+        target = round(merged.scheduled / (sending_s if cut else scenario.duration_s), 3)
+    achieved = round(merged.sent / sending_s, 3) if sending_s > 0 else 0.0
     ratio = round(achieved / target, 4) if target else None
     verdict: GeneratorVerdict = generator_verdict(
         sent=merged.sent,
@@ -331,7 +359,7 @@ def build_report(
         rates=Rates(
             target_per_s=target,
             achieved_per_s=achieved,
-            ok_per_s=round(merged.ok / sending_s, 3),
+            ok_per_s=round(merged.ok / sending_s, 3) if sending_s > 0 else 0.0,
             achieved_ratio=ratio,
         ),
         latency_ms=LatencySummary.of(percentiles(merged.latency)),
@@ -349,9 +377,11 @@ def build_report(
             processes=len(merged.cpu_utilization),
             cpu_utilization=[round(c, 3) for c in merged.cpu_utilization],
         ),
-        timeline=_timeline(merged, sending_s if closed else scenario.duration_s),
+        timeline=_timeline(merged, sending_s if closed or cut else scenario.duration_s),
         verification=verification,
         verification_error=verification_error,
         thresholds=thresholds or ThresholdSummary(passed=True, results=[]),
         latency_hdr=merged.latency.encode().decode(),
+        interrupted=interrupted,
+        measured_s=round(sending_s, 3),
     )

@@ -144,6 +144,8 @@ class RecorderExport:
     last_end_s: float = 0.0
     # Busy CPU seconds of the process divided by the wall time it ran.
     cpu_utilization: float = 0.0
+    # When a stop request (Ctrl-C) ended the schedule, from the run's start; None if none did.
+    stopped_s: float | None = None
 
 
 class Recorder:
@@ -181,6 +183,7 @@ class Recorder:
         self.cpu_utilization = 0.0
         self.last_start_s = 0.0
         self.last_end_s = 0.0
+        self.stopped_s: float | None = None
         # OK latencies since the last take_window(), warm-up included: live progress.
         self.window = new_histogram(INTERVAL_SIGNIFICANT_FIGURES)
         self.window_completed = 0
@@ -296,6 +299,7 @@ class Recorder:
             last_start_s=self.last_start_s,
             last_end_s=self.last_end_s,
             cpu_utilization=self.cpu_utilization,
+            stopped_s=self.stopped_s,
         )
 
 
@@ -323,6 +327,8 @@ class Merged:
     last_start_s: float = 0.0
     # When the last call ended (seconds from the run's start, warm-up included).
     last_end_s: float = 0.0
+    # The latest stop of any worker (see RecorderExport); None when none was stopped.
+    stopped_s: float | None = None
 
     @property
     def failed(self) -> int:
@@ -375,6 +381,8 @@ def merge(exports: list[RecorderExport]) -> Merged:
         merged.cpu_utilization.append(part.cpu_utilization)
         merged.last_start_s = max(merged.last_start_s, part.last_start_s)
         merged.last_end_s = max(merged.last_end_s, part.last_end_s)
+        if part.stopped_s is not None:
+            merged.stopped_s = max(merged.stopped_s or 0.0, part.stopped_s)
         for key, counts in part.intervals.items():
             into = merged.intervals.setdefault(key, IntervalCounts())
             into.target += counts.target

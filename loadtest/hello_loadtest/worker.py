@@ -5,7 +5,9 @@ queue: ``("ready", worker, error)`` once its channels are set up,
 ``("tick", worker, completed, window)`` twice a second for the live
 progress, and ``("done", worker, RecorderExport)`` at the end (or
 ``("failed", worker, message)``). The parent tells every worker the same
-wall-clock start time, so processes share one schedule.
+wall-clock start time, so processes share one schedule. A second message on
+the same pipe (or the pipe closing) asks the worker to stop starting calls:
+it then waits for the calls in flight and reports ``done`` as usual.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import grpc  # type: ignore[import-untyped]
 
-from hello_loadtest.dispatch import CallResult, LoopClock, run_closed, run_open
+from hello_loadtest.dispatch import CallResult, LoopClock, Stop, run_closed, run_open
 from hello_loadtest.names import NameKind, name_generator
 from hello_loadtest.schedule import (
     ArrivalProcess,
@@ -115,6 +117,16 @@ async def _run(plan: WorkerPlan, worker: int, target: Target, start: Connection,
     start_epoch = await loop.run_in_executor(None, start.recv)
     clock = LoopClock()
     start_at = clock.now() + (start_epoch - time.time())
+    stop = Stop()
+
+    def on_stop_message() -> None:
+        loop.remove_reader(start.fileno())
+        # The message itself says nothing more; EOF (the parent went away) stops too.
+        with contextlib.suppress(EOFError, OSError):
+            start.recv()
+        stop.request(clock.now())
+
+    loop.add_reader(start.fileno(), on_stop_message)
 
     recorder = Recorder(
         interval_s=plan.interval_s,
@@ -159,6 +171,7 @@ async def _run(plan: WorkerPlan, worker: int, target: Target, start: Connection,
                 recorder=recorder,
                 call=call,
                 max_in_flight=plan.max_in_flight,
+                stop=stop,
             )
         else:
             await run_closed(
@@ -171,8 +184,10 @@ async def _run(plan: WorkerPlan, worker: int, target: Target, start: Connection,
                 first_index=worker,
                 index_step=plan.workers,
                 max_calls=None if plan.max_calls is None else -(-plan.max_calls // plan.workers),
+                stop=stop,
             )
     finally:
+        loop.remove_reader(start.fileno())
         ticks.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticks
@@ -180,6 +195,8 @@ async def _run(plan: WorkerPlan, worker: int, target: Target, start: Connection,
             await ch.close()
     wall = time.monotonic() - wall0
     recorder.cpu_utilization = (time.process_time() - cpu0) / wall if wall > 0 else 0.0
+    if stop.at is not None:
+        recorder.stopped_s = max(stop.at - start_at, 0.0)
     completed, window = recorder.take_window()
     out.put(("tick", worker, completed, window))
     out.put(("done", worker, recorder.export()))

@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from hello_loadtest.dispatch import run_closed, run_open
+from hello_loadtest.dispatch import STOP_CHECK_S, Stop, run_closed, run_open
 from hello_loadtest.schedule import arrivals, constant
 from hello_loadtest.stats import Recorder, percentiles
 
@@ -190,3 +190,112 @@ async def test_closed_loops_stop_at_the_call_limit(clock):
         )
     )
     assert rec.sent == 7
+
+
+def stop_at(clock, stop, when):
+    async def request():
+        await clock.sleep_until(when)
+        stop.request(clock.now())
+
+    return request()
+
+
+async def test_a_stop_starts_no_new_call_and_waits_for_those_in_flight(clock):
+    rec = Recorder()
+    stop = Stop()
+
+    async def both():
+        await asyncio.gather(
+            stop_at(clock, stop, 100.52),
+            run_open(
+                arrivals(constant(10, 10)),
+                clock=clock,
+                start_at=100.0,
+                stop_at=200.0,
+                recorder=rec,
+                call=fake_server(clock, 0.3),
+                max_in_flight=100,
+                stop=stop,
+            ),
+        )
+
+    await clock.run(both())
+    # Due at 50, 150, ..., 450 ms: five calls; the one due at 550 ms never came due.
+    assert (rec.scheduled, rec.sent, rec.ok, rec.not_sent) == (5, 5, 5, 0)
+    # The call started at 450 ms was waited for: it ended at 750 ms.
+    assert clock.now() == pytest.approx(100.75)
+    assert rec.last_end_s == pytest.approx(0.75)
+
+
+async def test_calls_waiting_for_a_slot_when_the_stop_comes_are_counted_as_not_sent(clock):
+    rec = Recorder()
+    stop = Stop()
+
+    async def both():
+        await asyncio.gather(
+            stop_at(clock, stop, 100.5),
+            run_open(
+                arrivals(constant(10, 10)),
+                clock=clock,
+                start_at=100.0,
+                stop_at=200.0,
+                recorder=rec,
+                call=fake_server(clock, 1.0),
+                max_in_flight=1,
+                stop=stop,
+            ),
+        )
+
+    await clock.run(both())
+    # One call holds the only slot until 1.05 s; the four others due before the
+    # stop at 0.5 s never start.
+    assert (rec.scheduled, rec.sent, rec.ok, rec.not_sent) == (5, 1, 1, 4)
+    assert clock.now() == pytest.approx(101.05)
+
+
+async def test_a_stop_during_a_long_gap_between_arrivals_ends_the_loop_promptly(clock):
+    rec = Recorder()
+    stop = Stop()
+
+    async def both():
+        await asyncio.gather(
+            stop_at(clock, stop, 100.2),
+            run_open(
+                arrivals(constant(0.1, 100)),  # the first call is due at 5 s
+                clock=clock,
+                start_at=100.0,
+                stop_at=300.0,
+                recorder=rec,
+                call=fake_server(clock, 0.01),
+                max_in_flight=10,
+                stop=stop,
+            ),
+        )
+
+    await clock.run(both())
+    assert (rec.scheduled, rec.sent) == (0, 0)
+    assert clock.now() - 100.2 <= STOP_CHECK_S + 1e-9
+
+
+async def test_closed_loops_finish_their_current_call_after_a_stop(clock):
+    rec = Recorder()
+    stop = Stop()
+
+    async def both():
+        await asyncio.gather(
+            stop_at(clock, stop, 100.35),
+            run_closed(
+                loops=2,
+                clock=clock,
+                start_at=100.0,
+                end_at=110.0,
+                recorder=rec,
+                call=fake_server(clock, 0.1),
+                stop=stop,
+            ),
+        )
+
+    await clock.run(both())
+    # Calls start at 0, 0.1, 0.2 and 0.3 s in each loop; none after the stop.
+    assert (rec.sent, rec.ok) == (8, 8)
+    assert clock.now() == pytest.approx(100.4)

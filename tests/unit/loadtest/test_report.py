@@ -172,3 +172,68 @@ def test_closed_without_max_calls_keeps_the_nominal_duration():
     assert report.rates.achieved_per_s == 0.5
     assert report.scenario.params == {"concurrency": 1, "duration_s": 2}
     assert len(report.timeline.points) == 2
+
+
+def _interrupted_report(stopped_s: float | None, *, warmup_s: float = 0.0) -> Report:
+    """10 calls/s for a nominal 60 s, stopped by Ctrl-C at ``stopped_s`` (run time)."""
+    scenario = constant(10, 60, warmup_s=warmup_s)
+    rec = Recorder(warmup_s=warmup_s)
+    k = 0
+    while stopped_s is not None and (at := 0.05 + k * 0.1) < stopped_s:
+        rec.record_scheduled(at)
+        rec.record_start(at, at, "generator")
+        rec.record_end(at, at, at + 0.002, "OK")
+        k += 1
+    rec.stopped_s = stopped_s
+    return build_report(
+        merge([rec.export()]),
+        scenario=scenario_info(scenario, "uniform"),
+        config=run_config(),
+        started_at="2026-01-01T00:00:00Z",
+        finished_at="2026-01-01T00:00:03Z",
+        interrupted=True,
+    )
+
+
+def test_an_interrupted_report_covers_the_time_up_to_the_stop():
+    report = _interrupted_report(2.5)
+    assert report.interrupted is True
+    assert report.measured_s == 2.5
+    assert report.scenario.duration_s == 60
+    assert (report.requests.scheduled, report.requests.sent) == (25, 25)
+    assert report.rates.model_dump() == {
+        "target_per_s": 10.0,
+        "achieved_per_s": 10.0,
+        "ok_per_s": 10.0,
+        "achieved_ratio": 1.0,
+    }
+    assert [p.target for p in report.timeline.points] == [10, 10, 5]
+    jsonschema.validate(
+        json.loads(report.model_dump_json()),
+        json.loads(SCHEMA_FILE.read_text()),
+        cls=jsonschema.Draft202012Validator,
+    )
+
+
+def test_an_interrupt_during_warmup_measures_nothing_and_still_validates():
+    report = _interrupted_report(0.4, warmup_s=1.0)
+    assert report.measured_s == 0.0
+    assert (report.requests.scheduled, report.requests.warmup_calls) == (0, 4)
+    assert (report.rates.target_per_s, report.rates.achieved_per_s) == (None, 0.0)
+    assert report.timeline.points == []
+    jsonschema.validate(json.loads(report.model_dump_json()), json.loads(SCHEMA_FILE.read_text()))
+
+
+def test_a_run_that_was_not_interrupted_says_so_and_measures_its_duration():
+    report = sample_report()
+    assert (report.interrupted, report.measured_s) == (False, 2.0)
+
+
+def test_a_report_from_before_the_interrupted_field_still_validates_and_loads():
+    document = json.loads(sample_report().model_dump_json())
+    del document["interrupted"], document["measured_s"]
+    jsonschema.validate(
+        document, json.loads(SCHEMA_FILE.read_text()), cls=jsonschema.Draft202012Validator
+    )
+    loaded = Report.model_validate(document)
+    assert (loaded.interrupted, loaded.measured_s) == (False, None)
