@@ -18,11 +18,19 @@ The rules, in the order they are applied:
    committed offset past the log end (a stale watermark) is 0, never
    negative; partitions whose watermarks are unknown count 0 and block
    scale-down for this poll, so missing data neither inflates nor deflates.
-2. ``excludePersistentLag`` drops partitions whose committed offset has not
-   moved since the last poll while they still have lag. While the
-   Deployment is at zero nobody can move an offset, so there a partition is
-   dropped only if it was already dropped before scaling to zero and no new
-   message has arrived since; fresh lag always wakes the pipeline.
+2. ``excludePersistentLag`` drops partitions that consumers had the chance
+   to move and did not. A partition's grace clock starts at the first poll
+   that sees its committed offset (or "no committed offset") with lag while
+   the Deployment has replicas. It starts again when that offset moves, when
+   the lag reaches 0 or when the replica count changes (new or remaining
+   consumers must first join the group and rebalance), and it does not run
+   at zero replicas. A partition whose clock has run for
+   ``persistentLagGraceSeconds``, over at least two polls, is dropped. A
+   partition dropped at the previous poll stays dropped, across a replica
+   change too (scaling to zero included), while neither its committed
+   offset nor its log end moves: a stuck offset such as a transaction
+   marker neither keeps nor wakes consumers, while fresh lag always wakes
+   the pipeline and is counted for a full grace period again.
 3. ``raw = ceil(total / lagThreshold)``. At zero replicas the pipeline wakes
    only when total lag is strictly greater than ``activationLagThreshold``.
 4. The count is capped at the partition count (unless
@@ -86,17 +94,25 @@ class ScalingPolicy:
     allow_idle_consumers: bool = False
     limit_to_partitions_with_lag: bool = False
     exclude_persistent_lag: bool = False
+    persistent_lag_grace_seconds: int = 60
     offset_reset_policy: OffsetResetPolicy = "earliest"
     scale_to_zero_on_invalid_offset: bool = False
 
 
 @dataclass(frozen=True)
 class PartitionMemory:
-    """What one poll remembers about a partition for the next one."""
+    """What one poll remembers about a partition for the next one.
+
+    ``since`` is when the grace clock of rule 2 started (unix time), None
+    while it does not run; ``replicas`` the Deployment's replicas at that
+    poll, so that the next poll can tell whether they changed.
+    """
 
     committed: int | None
     log_end: int | None
     persistent: bool = False
+    since: float | None = None
+    replicas: int | None = None
 
 
 @dataclass(frozen=True)
@@ -115,15 +131,7 @@ class DecisionState:
     def to_status(self) -> dict[str, Any]:
         return {
             "recommendations": [{"time": _iso(t), "replicas": r} for t, r in self.recommendations],
-            "partitions": [
-                {
-                    "partition": p,
-                    "committed": m.committed,
-                    "logEnd": m.log_end,
-                    "persistent": m.persistent,
-                }
-                for p, m in sorted(self.partitions.items())
-            ],
+            "partitions": [_memory_to_status(p, m) for p, m in sorted(self.partitions.items())],
         }
 
     @classmethod
@@ -141,11 +149,7 @@ class DecisionState:
         partitions: dict[int, PartitionMemory] = {}
         for item in data.get("partitions") or ():
             try:
-                partitions[int(item["partition"])] = PartitionMemory(
-                    committed=_optional_int(item.get("committed")),
-                    log_end=_optional_int(item.get("logEnd")),
-                    persistent=bool(item.get("persistent", False)),
-                )
+                partitions[int(item["partition"])] = _memory_from_status(item)
             except (KeyError, TypeError, ValueError):
                 continue
         return cls(recommendations=tuple(recommendations), partitions=partitions)
@@ -200,7 +204,8 @@ def decide(
         policy: the pipeline's scaling settings.
         previous: the state returned by the previous decision (empty at first).
         current_replicas: the Deployment's replicas now.
-        now: unix time of this poll; used for the stabilization window only.
+        now: unix time of this poll; used for the stabilization window and
+            the persistent-lag grace clock.
 
     Returns:
         The decision, whose ``state`` is to be passed back on the next poll.
@@ -208,7 +213,7 @@ def decide(
     if policy.lag_threshold < 1:
         raise ValueError("lag_threshold must be at least 1")
     lags, memory, unknown, uncommitted = _partition_lags(
-        offsets, policy, previous, current_replicas=current_replicas
+        offsets, policy, previous, current_replicas=current_replicas, now=now
     )
     total = sum(p.lag for p in lags if p.counted)
     with_lag = sum(1 for p in lags if p.counted and p.lag > 0)
@@ -293,7 +298,9 @@ def _partition_lags(
     previous: DecisionState,
     *,
     current_replicas: int,
+    now: float,
 ) -> tuple[list[PartitionLag], dict[int, PartitionMemory], set[int], set[int]]:
+    grace = policy.persistent_lag_grace_seconds
     lags: list[PartitionLag] = []
     memory: dict[int, PartitionMemory] = {}
     unknown: set[int] = set()
@@ -328,18 +335,91 @@ def _partition_lags(
         else:
             lag, note = end - committed, ""
 
-        persistent = (
-            policy.exclude_persistent_lag
-            and lag > 0
-            and before is not None
+        since = _grace_start(before, committed, lag, current_replicas=current_replicas, now=now)
+        # Stuck since the previous poll excluded it: nothing has moved since.
+        still_stuck = (
+            before is not None
+            and before.persistent
             and before.committed == committed
-            and (current_replicas > 0 or (before.persistent and before.log_end == end))
+            and before.log_end == end
         )
-        memory[item.partition] = PartitionMemory(committed, end, persistent)
+        # `since < now` (not only the elapsed time) so that the clock must
+        # have been seen on two polls, even with a grace of 0.
+        waited = since is not None and since < now and now - since >= grace
+        persistent = policy.exclude_persistent_lag and lag > 0 and (still_stuck or waited)
+        memory[item.partition] = PartitionMemory(
+            committed, end, persistent, since=since, replicas=current_replicas
+        )
         if persistent:
-            note = (note + "; " if note else "") + "persistent: committed offset did not move"
+            reason = (
+                f"unmoved for {now - since:.0f} s at {_plural(current_replicas, 'replica')}"
+                if waited and since is not None
+                else "unmoved since it was excluded"
+            )
+            note = _join(note, f"persistent: committed offset {reason}")
+        elif policy.exclude_persistent_lag and since is not None and since < now:
+            note = _join(
+                note, f"committed offset unmoved for {now - since:.0f} s of {grace} s grace"
+            )
         lags.append(PartitionLag(item.partition, lag, counted=not persistent, note=note))
     return lags, memory, unknown, uncommitted
+
+
+def _grace_start(
+    before: PartitionMemory | None,
+    committed: int | None,
+    lag: int,
+    *,
+    current_replicas: int,
+    now: float,
+) -> float | None:
+    """When the grace clock of rule 2 started, or None while it does not run."""
+    if lag <= 0 or current_replicas <= 0:
+        return None
+    if (
+        before is not None
+        and before.since is not None
+        and before.committed == committed
+        and before.replicas == current_replicas
+    ):
+        return before.since
+    return now
+
+
+def _memory_to_status(partition: int, memory: PartitionMemory) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "partition": partition,
+        "committed": memory.committed,
+        "logEnd": memory.log_end,
+        "persistent": memory.persistent,
+        "replicas": memory.replicas,
+    }
+    if memory.since is not None:
+        item["since"] = _iso(memory.since)
+    return item
+
+
+def _memory_from_status(item: Mapping[str, Any]) -> PartitionMemory:
+    since = item.get("since")
+    replicas = _optional_int(item.get("replicas"))
+    return PartitionMemory(
+        committed=_optional_int(item.get("committed")),
+        log_end=_optional_int(item.get("logEnd")),
+        # State written before the grace clock existed has no replicas; its
+        # flag may come from the rule that stranded backlogs, so it is
+        # checked again rather than trusted.
+        persistent="replicas" in item and bool(item.get("persistent", False)),
+        since=None if since is None else datetime.datetime.fromisoformat(str(since)).timestamp(),
+        replicas=replicas,
+    )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _join(note: str, more: str) -> str:
+    return f"{note}; {more}" if note else more
 
 
 def _clamp(replicas: int, policy: ScalingPolicy, steps: list[str]) -> int:

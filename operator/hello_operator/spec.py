@@ -113,6 +113,7 @@ class PipelineSpec(_Model):
     allow_idle_consumers: bool = False
     limit_to_partitions_with_lag: bool = False
     exclude_persistent_lag: bool = False
+    persistent_lag_grace_seconds: int = 60
     scale_to_zero_on_invalid_offset: bool = False
     paused: bool = False
     replicas: int | None = None
@@ -133,6 +134,7 @@ class PipelineSpec(_Model):
             allow_idle_consumers=self.allow_idle_consumers,
             limit_to_partitions_with_lag=self.limit_to_partitions_with_lag,
             exclude_persistent_lag=self.exclude_persistent_lag,
+            persistent_lag_grace_seconds=self.persistent_lag_grace_seconds,
             offset_reset_policy=self.offset_reset_policy,
             scale_to_zero_on_invalid_offset=self.scale_to_zero_on_invalid_offset,
         )

@@ -98,6 +98,16 @@ def consumer_env(*env: dict[str, Any]) -> dict[str, Any]:
         ({"topic": "t", "consumerGroup": "g", "lagThreshold": 0}, "spec.lagThreshold"),
         ({"topic": "t", "consumerGroup": "g", "pollingInterval": 0}, "spec.pollingInterval"),
         (
+            {"topic": "t", "consumerGroup": "g", "persistentLagGraceSeconds": -1},
+            "spec.persistentLagGraceSeconds: Invalid value: -1: spec.persistentLagGraceSeconds"
+            " in body should be greater than or equal to 0",
+        ),
+        (
+            {"topic": "t", "consumerGroup": "g", "persistentLagGraceSeconds": 3601},
+            "spec.persistentLagGraceSeconds: Invalid value: 3601: spec.persistentLagGraceSeconds"
+            " in body should be less than or equal to 3600",
+        ),
+        (
             {"topic": "t", "consumerGroup": "g", "offsetResetPolicy": "middle"},
             'spec.offsetResetPolicy: Unsupported value: "middle"',
         ),
@@ -207,6 +217,7 @@ def test_defaults_are_filled_in_by_the_api_server(admin: client.ApiClient, names
     spec = created["spec"]
     assert (spec["minReplicas"], spec["maxReplicas"], spec["lagThreshold"]) == (0, 10, 100)
     assert spec["offsetResetPolicy"] == "earliest"
+    assert (spec["excludePersistentLag"], spec["persistentLagGraceSeconds"]) == (False, 60)
     assert spec["consumer"]["httpPort"] == 9102
     assert spec["manageTopic"] == {"enabled": False, "replicas": 3}
     assert "env" not in spec["consumer"] and "envFrom" not in spec["consumer"]
@@ -297,6 +308,22 @@ def test_replicas_follow_lag_up_capped_and_down_after_the_window(
     scaled_up = [e for e in events(admin, namespace, name) if e.reason == "ScaledUp"]
     assert len(scaled_up) == 1
     assert "capped at 4 partitions" in scaled_up[0].message
+    # The grace clock of every partition survives the API server's pruning.
+    memory = eventually(
+        lambda: (
+            (m := status_of(admin, namespace, name)["decisionState"]["partitions"])
+            and all(p.get("replicas") == 4 and p.get("since") for p in m)
+            and m
+        ),
+        what="decisionState remembers the grace clock at 4 replicas",
+    )
+    # A merge patch drops null fields: "no committed offset" arrives as no key.
+    assert [(p["partition"], p.get("committed"), p["logEnd"]) for p in memory] == [
+        (0, None, 25),
+        (1, None, 25),
+        (2, None, 25),
+        (3, None, 25),
+    ]
 
     # The group catches up on all but partition 3: lag 25 → 3 replicas, but a
     # scale-down must first wait out the window.

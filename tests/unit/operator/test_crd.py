@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from hello_operator import manifests
+from hello_operator.scaling import DecisionState, PartitionMemory
 from hello_operator.spec import GROUP, KIND, MAX_NAME_LENGTH, PLURAL, VERSION, PipelineSpec
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -109,3 +110,50 @@ def test_env_and_env_from_are_bounded_and_validated_like_a_pod_spec() -> None:
     assert set(sources) == {"prefix", "secretRef", "configMapRef"}
     # No server-side default: an unset env stays unset, as the model's () does.
     assert "default" not in env and "default" not in env_from
+
+
+def test_every_decision_state_key_the_operator_writes_survives_pruning() -> None:
+    # The API server drops status fields the schema does not name; a dropped
+    # key would lose the persistent-lag grace clock on every operator restart.
+    state = DecisionState(
+        recommendations=((1_700_000_000.0, 2),),
+        partitions={0: PartitionMemory(5, 9, persistent=True, since=1_700_000_000.0, replicas=2)},
+    )
+    written = state.to_status()
+    schema = version_schema()["properties"]["status"]["properties"]["decisionState"]["properties"]
+    assert set(written) == set(schema)
+    for key in written:
+        (item,) = written[key]
+        assert set(item) == set(schema[key]["items"]["properties"])
+
+
+README = ROOT / "operator" / "README.md"
+
+
+def readme_spec_rows() -> dict[str, list[str]]:
+    rows = {}
+    for line in README.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if len(cells) == 4 and cells[0].startswith("`") and cells[1] != "what":
+            rows[cells[0].strip("`")] = cells
+    return rows
+
+
+def test_the_readme_spec_table_has_every_field_with_its_default_and_bounds() -> None:
+    rows = readme_spec_rows()
+    spec_props = version_schema()["properties"]["spec"]["properties"]
+    fields = dict(spec_props)
+    for parent in ("consumer", "manageTopic"):
+        fields |= {f"{parent}.{k}": v for k, v in spec_props[parent]["properties"].items()}
+    for name, prop in fields.items():
+        assert name in rows, name
+        _, _, default, meaning = rows[name]
+        value = prop.get("default")
+        if isinstance(value, bool):
+            assert default == f"`{str(value).lower()}`", name
+        elif isinstance(value, int | str):
+            assert default == f"`{value}`", name
+        bounds = [f"≥ {prop['minimum']}"] if "minimum" in prop else []
+        bounds += [f"≤ {prop['maximum']}"] if "maximum" in prop else []
+        if bounds:
+            assert meaning.endswith(f"({', '.join(bounds)})"), name

@@ -276,37 +276,137 @@ def test_uncommitted_partitions_under_earliest_wake_the_pipeline_on_retained_mes
 # -- persistent lag -----------------------------------------------------------------------
 
 
-def test_persistent_lag_is_excluded_when_committed_offset_did_not_move() -> None:
-    policy = replace(POLICY, exclude_persistent_lag=True)
+def test_persistent_lag_is_excluded_once_the_offset_stays_unmoved_for_the_grace() -> None:
+    policy = replace(POLICY, exclude_persistent_lag=True, persistent_lag_grace_seconds=60)
     first = decide(
         offsets((100, 0, 2100), (0, 0, 1500)), policy, DecisionState(), current_replicas=2, now=NOW
     )
     assert first.total_lag == 3500
-    second = decide(
+    waiting = decide(
         offsets((100, 0, 2300), (900, 0, 1600)),
         policy,
         first.state,
         current_replicas=2,
         now=NOW + 30,
     )
-    assert [p.lag for p in second.partitions] == [2200, 700]
-    assert [p.counted for p in second.partitions] == [False, True]
-    assert second.total_lag == 700
-    assert second.desired_replicas == 1
-    assert "excluded persistent lag 2200 on partitions [0]" in second.steps
+    assert [p.counted for p in waiting.partitions] == [True, True]
+    assert waiting.total_lag == 2900
+    assert waiting.partitions[0].note == "committed offset unmoved for 30 s of 60 s grace"
+    excluded = decide(
+        offsets((100, 0, 2400), (1500, 0, 1700)),
+        policy,
+        waiting.state,
+        current_replicas=2,
+        now=NOW + 60,
+    )
+    assert [p.lag for p in excluded.partitions] == [2300, 200]
+    assert [p.counted for p in excluded.partitions] == [False, True]
+    assert excluded.partitions[0].note == (
+        "persistent: committed offset unmoved for 60 s at 2 replicas"
+    )
+    assert excluded.total_lag == 200
+    assert excluded.desired_replicas == 1
+    assert "excluded persistent lag 2300 on partitions [0]" in excluded.steps
+    assert excluded.state.partitions[0] == PartitionMemory(
+        100, 2400, persistent=True, since=NOW, replicas=2
+    )
 
 
 def test_persistent_lag_is_counted_when_the_option_is_off() -> None:
     first = decide(offsets((100, 0, 2100)), POLICY, DecisionState(), current_replicas=2, now=NOW)
-    second = decide(offsets((100, 0, 2100)), POLICY, first.state, current_replicas=2, now=NOW + 1)
+    second = decide(
+        offsets((100, 0, 2100)), POLICY, first.state, current_replicas=2, now=NOW + 3600
+    )
     assert second.total_lag == 2000
+    assert second.partitions[0].note == ""
 
 
 def test_persistent_lag_covers_partitions_without_committed_offset() -> None:
     policy = replace(POLICY, exclude_persistent_lag=True, offset_reset_policy="earliest")
     first = decide(offsets((INVALID, 0, 800)), policy, DecisionState(), current_replicas=1, now=NOW)
-    second = decide(offsets((INVALID, 0, 800)), policy, first.state, current_replicas=1, now=NOW)
+    second = decide(
+        offsets((INVALID, 0, 800)), policy, first.state, current_replicas=1, now=NOW + 60
+    )
     assert second.total_lag == 0
+    assert second.partitions[0].note == (
+        "no committed offset: counted from log start;"
+        " persistent: committed offset unmoved for 60 s at 1 replica"
+    )
+
+
+def test_slow_starting_consumers_after_a_scale_up_do_not_scale_the_pipeline_to_zero() -> None:
+    # Woken from zero; the new pods need 80 s to start, join and commit,
+    # longer than two polling intervals of 30 s.
+    policy = replace(
+        POLICY,
+        exclude_persistent_lag=True,
+        persistent_lag_grace_seconds=60,
+        allow_idle_consumers=False,
+    )
+    backlog = offsets((INVALID, 0, 2500), (INVALID, 0, 1500))
+    woken = decide(backlog, policy, DecisionState(), current_replicas=0, now=NOW)
+    assert (woken.total_lag, woken.desired_replicas) == (4000, 2)
+    starting = decide(backlog, policy, woken.state, current_replicas=2, now=NOW + 30)
+    assert (starting.total_lag, starting.desired_replicas) == (4000, 2)
+    assert [p.counted for p in starting.partitions] == [True, True]
+    still_starting = decide(backlog, policy, starting.state, current_replicas=2, now=NOW + 60)
+    assert (still_starting.total_lag, still_starting.desired_replicas) == (4000, 2)
+    assert still_starting.partitions[1].note == (
+        "no committed offset: counted from log start; committed offset unmoved for 30 s of 60 s"
+        " grace"
+    )
+    consuming = decide(
+        offsets((1000, 0, 2500), (300, 0, 1500)),
+        policy,
+        still_starting.state,
+        current_replicas=2,
+        now=NOW + 90,
+    )
+    assert (consuming.total_lag, consuming.desired_replicas) == (2700, 2)
+    assert [p.counted for p in consuming.partitions] == [True, True]
+
+
+def test_a_replica_change_restarts_the_grace() -> None:
+    policy = replace(POLICY, exclude_persistent_lag=True, persistent_lag_grace_seconds=60)
+    stuck = offsets((100, 0, 1100))
+    state = decide(stuck, policy, DecisionState(), current_replicas=2, now=NOW).state
+    state = decide(stuck, policy, state, current_replicas=2, now=NOW + 40).state
+    assert state.partitions[0].since == NOW
+    # Scaled 2 → 3 before this poll: the consumers rebalance, the clock starts again.
+    rescaled = decide(stuck, policy, state, current_replicas=3, now=NOW + 70)
+    assert rescaled.total_lag == 1000
+    assert rescaled.state.partitions[0] == PartitionMemory(
+        100, 1100, persistent=False, since=NOW + 70, replicas=3
+    )
+    waiting = decide(stuck, policy, rescaled.state, current_replicas=3, now=NOW + 120)
+    assert waiting.total_lag == 1000
+    assert waiting.partitions[0].note == "committed offset unmoved for 50 s of 60 s grace"
+    excluded = decide(stuck, policy, waiting.state, current_replicas=3, now=NOW + 130)
+    assert excluded.total_lag == 0
+    assert excluded.partitions[0].counted is False
+
+
+def test_zero_replicas_stop_the_grace_clock() -> None:
+    policy = replace(POLICY, exclude_persistent_lag=True, persistent_lag_grace_seconds=60)
+    stuck = offsets((100, 0, 1100))
+    state = decide(stuck, policy, DecisionState(), current_replicas=1, now=NOW).state
+    asleep = decide(stuck, policy, state, current_replicas=0, now=NOW + 30)
+    assert asleep.state.partitions[0].since is None
+    # Woken at NOW + 100: the 100 s since the first poll do not count.
+    awake = decide(stuck, policy, asleep.state, current_replicas=1, now=NOW + 100)
+    awake = decide(stuck, policy, awake.state, current_replicas=1, now=NOW + 130)
+    assert awake.total_lag == 1000
+    assert awake.partitions[0].note == "committed offset unmoved for 30 s of 60 s grace"
+
+
+def test_a_partition_that_drains_to_zero_lag_starts_a_new_grace_on_its_next_message() -> None:
+    policy = replace(POLICY, exclude_persistent_lag=True, persistent_lag_grace_seconds=60)
+    state = decide(offsets((500, 0, 500)), policy, DecisionState(), current_replicas=1, now=NOW)
+    # Idle for 10 minutes, then one message arrives: the consumer gets its grace.
+    fresh = decide(offsets((500, 0, 501)), policy, state.state, current_replicas=1, now=NOW + 600)
+    later = decide(offsets((500, 0, 501)), policy, fresh.state, current_replicas=1, now=NOW + 630)
+    assert later.total_lag == 1
+    assert later.partitions[0].counted is True
 
 
 def test_fresh_lag_at_zero_replicas_is_never_treated_as_persistent() -> None:
@@ -328,6 +428,22 @@ def test_stuck_offset_does_not_wake_a_pipeline_it_already_put_to_sleep() -> None
     woken = decide(offsets((99, 0, 101)), policy, asleep.state, current_replicas=0, now=NOW + 1)
     assert woken.total_lag == 2
     assert woken.desired_replicas == 1
+
+
+def test_a_stuck_partition_is_excluded_scaled_to_zero_and_woken_only_by_new_messages() -> None:
+    policy = replace(POLICY, exclude_persistent_lag=True, persistent_lag_grace_seconds=60)
+    stuck = offsets((99, 0, 100))
+    state = decide(stuck, policy, DecisionState(), current_replicas=1, now=NOW).state
+    excluded = decide(stuck, policy, state, current_replicas=1, now=NOW + 60)
+    assert (excluded.total_lag, excluded.desired_replicas) == (0, 0)
+    asleep = decide(stuck, policy, excluded.state, current_replicas=0, now=NOW + 90)
+    assert (asleep.total_lag, asleep.desired_replicas) == (0, 0)
+    assert asleep.partitions[0].note == "persistent: committed offset unmoved since it was excluded"
+    woken = decide(offsets((99, 0, 105)), policy, asleep.state, current_replicas=0, now=NOW + 120)
+    assert (woken.total_lag, woken.desired_replicas) == (6, 1)
+    # Awake, the partition is counted again until the consumer has had its grace.
+    awake = decide(offsets((99, 0, 105)), policy, woken.state, current_replicas=1, now=NOW + 150)
+    assert (awake.total_lag, awake.desired_replicas) == (6, 1)
 
 
 # -- stabilization window and steps -------------------------------------------------------
@@ -451,8 +567,38 @@ def test_state_survives_a_round_trip_through_the_status() -> None:
         current_replicas=1,
         now=NOW,
     )
+    assert decision.state.to_status()["partitions"] == [
+        {
+            "partition": 0,
+            "committed": 5,
+            "logEnd": 4000,
+            "persistent": False,
+            "replicas": 1,
+            "since": "2025-01-01T12:00:00+00:00",
+        },
+        {
+            "partition": 1,
+            "committed": None,
+            "logEnd": 10,
+            "persistent": False,
+            "replicas": 1,
+            "since": "2025-01-01T12:00:00+00:00",
+        },
+    ]
     restored = DecisionState.from_status(decision.state.to_status())
     assert restored == decision.state
+
+
+def test_state_written_before_the_grace_clock_is_read_and_its_exclusions_rechecked() -> None:
+    # The previous version wrote no replicas or since, and may have excluded
+    # partitions of a backlog whose consumers were only starting.
+    restored = DecisionState.from_status(
+        {"partitions": [{"partition": 0, "committed": None, "logEnd": 4000, "persistent": True}]}
+    )
+    assert restored.partitions == {0: PartitionMemory(None, 4000, persistent=False)}
+    policy = replace(POLICY, exclude_persistent_lag=True)
+    decision = decide(offsets((INVALID, 0, 4000)), policy, restored, current_replicas=0, now=NOW)
+    assert (decision.total_lag, decision.desired_replicas) == (4000, 4)
 
 
 def test_state_from_a_damaged_status_drops_only_the_bad_entries() -> None:
