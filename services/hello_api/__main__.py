@@ -42,9 +42,7 @@ def _serve(settings: ApiSettings) -> int:
     def ready() -> tuple[bool, str]:
         if not api_ref:
             return False, "starting"
-        if api_ref[0].publisher.brokers_down:
-            return False, "kafka brokers unreachable"
-        return True, "ok"
+        return api_ref[0].readiness()
 
     probe = None
     if settings.http_port:

@@ -2,7 +2,8 @@
 
 ``publish`` resolves only once the broker has acknowledged the record. A
 background thread serves the producer's delivery callbacks and hands each
-result back to the event loop.
+result back to the event loop. ``stalled_for`` tells readiness when the
+broker has stopped answering (see ``hello_api.acks``).
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from hello_api.acks import AckWatch, Pending
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +44,21 @@ class QueueFullError(PublishError):
 
 
 class Publisher:
-    def __init__(self, config: dict[str, Any], *, topic: str) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        topic: str,
+        ack_stall_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.topic = topic
         self._brokers_down = False
+        self._acks = AckWatch(limit_s=ack_stall_seconds, clock=clock)
         self._producer = Producer({**config, "error_cb": self._on_client_error})
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Delivery results waiting for the event loop: (future, error, message).
+        # Delivery results waiting for the event loop: (future, pending, error, message).
         self._results: list[_Result] = []
         self._results_lock = threading.Lock()
         self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
@@ -54,6 +67,10 @@ class Publisher:
     def brokers_down(self) -> bool:
         """True after librdkafka reported every broker unreachable, until one answers again."""
         return self._brokers_down
+
+    def stalled_for(self) -> float | None:
+        """Seconds the oldest unanswered delivery has waited, once over ``ack_stall_seconds``."""
+        return self._acks.stalled_for()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -70,7 +87,7 @@ class Publisher:
         with self._results_lock:
             results, self._results = self._results, []
         if results and self._loop is not None:
-            self._loop.call_soon_threadsafe(_resolve_all, results)
+            self._loop.call_soon_threadsafe(self._resolve_all, results)
 
     def _on_client_error(self, error: KafkaError) -> None:
         # Single-connection failures repeat every backoff while a broker is
@@ -104,8 +121,10 @@ class Publisher:
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             # Runs in the poll thread (or in flush): only queue the result here.
             with self._results_lock:
-                self._results.append((future, error, message))
+                self._results.append((future, pending, error, message))
 
+        # Tracked before produce: the poll thread may answer before produce returns.
+        pending = self._acks.sent()
         try:
             self._producer.produce(
                 self.topic,
@@ -116,12 +135,14 @@ class Publisher:
                 on_delivery=on_delivery,
             )
         except BufferError as exc:
+            self._acks.answered(pending)
             raise QueueFullError(
                 f"local producer queue is full ({len(self._producer)} messages waiting)",
                 code="QUEUE_FULL",
                 retryable=True,
             ) from exc
         except KafkaException as exc:
+            self._acks.answered(pending)
             error = exc.args[0]
             raise PublishError(
                 f"produce refused: {error.str()}", code=error.name(), retryable=error.retriable()
@@ -146,27 +167,31 @@ class Publisher:
             )
         return remaining
 
+    def _resolve_all(self, results: list[_Result]) -> None:
+        for future, pending, error, message in results:
+            self._acks.answered(pending)
+            _resolve(future, error, message)
 
-_Result = tuple["asyncio.Future[Delivery]", KafkaError | None, Message]
+
+_Result = tuple["asyncio.Future[Delivery]", Pending, KafkaError | None, Message]
 
 
-def _resolve_all(results: list[_Result]) -> None:
-    for future, error, message in results:
-        if future.done():  # the caller gave up (deadline or cancel)
-            continue
-        if error is not None:
-            future.set_exception(
-                PublishError(
-                    f"delivery failed: {error.str()}",
-                    code=error.name(),
-                    retryable=not error.fatal(),
-                )
+def _resolve(future: asyncio.Future[Delivery], error: KafkaError | None, message: Message) -> None:
+    if future.done():  # the caller gave up (deadline or cancel)
+        return
+    if error is not None:
+        future.set_exception(
+            PublishError(
+                f"delivery failed: {error.str()}",
+                code=error.name(),
+                retryable=not error.fatal(),
             )
-        else:
-            future.set_result(
-                Delivery(
-                    topic=str(message.topic()),
-                    partition=int(message.partition() or 0),
-                    offset=int(message.offset() or 0),
-                )
+        )
+    else:
+        future.set_result(
+            Delivery(
+                topic=str(message.topic()),
+                partition=int(message.partition() or 0),
+                offset=int(message.offset() or 0),
             )
+        )

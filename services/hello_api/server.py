@@ -28,6 +28,7 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -234,12 +235,14 @@ class ApiServer:
                 )
                 | {"queue.buffering.max.messages": settings.max_queue_messages},
                 topic=settings.topic,
+                ack_stall_seconds=settings.ack_stall_seconds,
             )
         except Exception as exc:
             error = invalid_config(exc, env_prefix=ENV_PREFIX)
             if error is None:
                 raise
             raise error from exc
+        self._stalled = False
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
             maximum_concurrent_rpcs=settings.max_concurrent_calls,
@@ -264,6 +267,18 @@ class ApiServer:
                 f"{ENV_PREFIX}LISTEN_ADDRESS",
                 _bind_error(settings.listen_address),
             )
+
+    def readiness(self) -> tuple[bool, str]:
+        """For /readyz: not ready while Kafka is unreachable or has stopped acknowledging."""
+        ready, reason = readiness(self.publisher)
+        if ready == self._stalled:
+            # Logged on the transition only; the probe asks every few seconds.
+            self._stalled = not ready
+            if ready:
+                logger.info("ready again", extra={"topic": self.settings.topic})
+            else:
+                logger.warning("not ready", extra={"reason": reason, "topic": self.settings.topic})
+        return ready, reason
 
     async def start(self) -> None:
         self.publisher.start()
@@ -309,6 +324,23 @@ async def serve(
     await stop.wait()
     remaining = await api.stop()
     return 0 if remaining == 0 else 1
+
+
+class Readiness(Protocol):
+    @property
+    def brokers_down(self) -> bool: ...
+
+    def stalled_for(self) -> float | None: ...
+
+
+def readiness(publisher: Readiness) -> tuple[bool, str]:
+    """Ready unless every broker is unreachable or the oldest delivery waits too long."""
+    if publisher.brokers_down:
+        return False, "kafka brokers unreachable"
+    stalled = publisher.stalled_for()
+    if stalled is not None:
+        return False, f"kafka has not answered a message for {stalled:.1f}s"
+    return True, "ok"
 
 
 def _bind_error(address: str) -> OSError:

@@ -57,6 +57,14 @@ class ApiSettings(BaseSettings):
         description="How long, in ms, the producer keeps retrying one message before the "
         "call fails with UNAVAILABLE; at most 15 minutes.",
     )
+    ack_stall_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=MAX_DELIVERY_TIMEOUT_MS / 1000,
+        description="/readyz fails while the oldest message Kafka has not answered yet has "
+        "waited longer than this, in seconds: a broker that stops responding but keeps its "
+        "connections open. Keep it below delivery_timeout_ms, or messages time out first.",
+    )
     linger_ms: int = Field(
         2, ge=0, le=1000, description="Producer batching delay; adds at most this to latency."
     )

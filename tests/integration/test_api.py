@@ -6,10 +6,11 @@ import asyncio
 import logging
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
@@ -299,3 +300,41 @@ async def test_a_call_the_client_cancels_is_counted_as_cancelled(
             break
         await asyncio.sleep(0.05)
     assert calls("CANCELLED") == before + 1
+
+
+@pytest.fixture
+def own_broker() -> Iterator[KafkaCluster]:
+    """A broker of this test's own: freezing the shared one would stall other tests."""
+    with KafkaCluster(brokers=1) as cluster:
+        yield cluster
+
+
+async def test_readiness_fails_while_the_broker_is_frozen_and_returns_with_its_acks(
+    own_broker: KafkaCluster,
+) -> None:
+    own_broker.create_topics({TOPIC: 1})
+    node = own_broker.nodes[0].process
+    assert node is not None
+    settings = settings_for(own_broker.bootstrap_servers, ack_stall_seconds=1.0)
+    async for api, channel in running(settings):
+        stub = hello_pb2_grpc.HelloApiStub(channel)
+        await stub.SayHello(hello_pb2.HelloRequest(name="before"), timeout=10)
+        assert api.readiness() == (True, "ok")
+        os.kill(node.pid, signal.SIGSTOP)
+        try:
+            call = asyncio.ensure_future(
+                stub.SayHello(hello_pb2.HelloRequest(name="during"), timeout=30)
+            )
+            for _ in range(100):  # up to 10 s; the limit is 1 s
+                ready, reason = api.readiness()
+                if not ready:
+                    break
+                await asyncio.sleep(0.1)
+            assert not ready
+            assert reason.startswith("kafka has not answered a message for ")
+            assert not api.publisher.brokers_down  # librdkafka still sees the broker up
+        finally:
+            os.kill(node.pid, signal.SIGCONT)
+        reply = await call  # acknowledged once the broker runs again
+        assert reply.message == "Hello, during!"
+        assert api.readiness() == (True, "ok")
