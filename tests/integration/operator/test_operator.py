@@ -126,6 +126,19 @@ def consumer_env(*env: dict[str, Any]) -> dict[str, Any]:
             "topic must differ from outputTopic",
         ),
         (
+            {"topic": "t", "consumerGroup": "g", "deadLetterTopic": "t"},
+            "spec: Invalid value: topic must differ from outputTopic and deadLetterTopic",
+        ),
+        (
+            {"topic": "t", "consumerGroup": "g", "outputTopic": "o", "deadLetterTopic": "o"},
+            "spec: Invalid value: outputTopic must differ from deadLetterTopic",
+        ),
+        (
+            # Defaults apply before validation: the default deadLetterTopic collides.
+            {"topic": "t", "consumerGroup": "g", "outputTopic": "default-topic.dlt"},
+            "spec: Invalid value: outputTopic must differ from deadLetterTopic",
+        ),
+        (
             {"topic": "t", "consumerGroup": "g", "manageTopic": {"enabled": True}},
             "manageTopic.strimziCluster is required",
         ),
@@ -149,6 +162,14 @@ def consumer_env(*env: dict[str, Any]) -> dict[str, Any]:
             "cannot be overridden",
         ),
         (consumer_env({"value": "v"}), "spec.consumer.env[0].name: Required value"),
+        (
+            consumer_env(
+                {"name": "HELLO_CONSUMER_KAFKA__SASL_USERNAME", "value": "u"},
+                {"name": "HELLO_CONSUMER_MAX_ATTEMPTS", "value": "5"},
+                {"name": "HELLO_CONSUMER_KAFKA__SASL_USERNAME", "value": "other"},
+            ),
+            'spec.consumer.env[2]: Duplicate value: {"name":"HELLO_CONSUMER_KAFKA__SASL_USERNAME"}',
+        ),
         (consumer_env({"name": "1BAD", "value": "v"}), "spec.consumer.env[0].name"),
         (
             consumer_env(

@@ -99,6 +99,7 @@ def test_env_and_env_from_are_bounded_and_validated_like_a_pod_spec() -> None:
     props = consumer_schema()["properties"]
     env, env_from = props["env"], props["envFrom"]
     assert (env["maxItems"], env_from["maxItems"]) == (64, 16)
+    assert (env["x-kubernetes-list-type"], env["x-kubernetes-list-map-keys"]) == ("map", ["name"])
     item = env["items"]
     assert item["required"] == ["name"]
     assert item["properties"]["name"]["pattern"] == "^[-._a-zA-Z][-._a-zA-Z0-9]*$"
