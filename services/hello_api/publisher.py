@@ -22,6 +22,9 @@ from hello_api.acks import AckWatch, Pending
 
 logger = logging.getLogger(__name__)
 
+# While every broker is unreachable, how often the poll thread asks for metadata.
+BROKER_PROBE_INTERVAL_S = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
@@ -77,10 +80,28 @@ class Publisher:
         self._poller.start()
 
     def _poll_loop(self) -> None:
+        next_probe = 0.0
         while not self._stop.is_set():
             # Serves delivery callbacks; a short timeout keeps shutdown prompt.
             self._producer.poll(0.05)
             self._hand_over()
+            if self._brokers_down and time.monotonic() >= next_probe:
+                # An unready pod gets no calls, so a successful call cannot be
+                # what clears the flag: ask for metadata instead.
+                self._probe_brokers()
+                next_probe = time.monotonic() + BROKER_PROBE_INTERVAL_S
+
+    def _probe_brokers(self) -> None:
+        try:
+            self._producer.list_topics(self.topic, timeout=1.0)
+        except KafkaException:
+            return
+        self._mark_reachable()
+
+    def _mark_reachable(self) -> None:
+        if self._brokers_down:
+            logger.info("kafka reachable again", extra={"topic": self.topic})
+            self._brokers_down = False
 
     def _hand_over(self) -> None:
         """Pass the delivery results gathered by one poll to the event loop in one wake-up."""
@@ -148,9 +169,7 @@ class Publisher:
                 f"produce refused: {error.str()}", code=error.name(), retryable=error.retriable()
             ) from exc
         delivery = await future
-        if self._brokers_down:
-            logger.info("kafka reachable again", extra={"topic": self.topic})
-            self._brokers_down = False
+        self._mark_reachable()
         return delivery
 
     def close(self, timeout: float) -> int:

@@ -338,3 +338,26 @@ async def test_readiness_fails_while_the_broker_is_frozen_and_returns_with_its_a
         reply = await call  # acknowledged once the broker runs again
         assert reply.message == "Hello, during!"
         assert api.readiness() == (True, "ok")
+
+
+async def test_readiness_returns_after_a_full_outage_without_any_call(
+    own_broker: KafkaCluster,
+) -> None:
+    # In Kubernetes an unready pod gets no calls: readiness must come back by itself.
+    own_broker.create_topics({TOPIC: 1})
+    settings = settings_for(own_broker.bootstrap_servers)
+    async for api, channel in running(settings):
+        stub = hello_pb2_grpc.HelloApiStub(channel)
+        await stub.SayHello(hello_pb2.HelloRequest(name="before"), timeout=10)
+        own_broker.stop_node(1)
+        for _ in range(200):  # up to 20 s
+            if not api.readiness()[0]:
+                break
+            await asyncio.sleep(0.1)
+        assert api.readiness() == (False, "kafka brokers unreachable")
+        await asyncio.to_thread(own_broker.start_node, 1)
+        for _ in range(300):  # up to 30 s; the probe runs every 2 s
+            if api.readiness()[0]:
+                break
+            await asyncio.sleep(0.1)
+        assert api.readiness() == (True, "ok")
