@@ -23,8 +23,8 @@ import datetime
 import logging
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
@@ -34,6 +34,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from hello_core.kafka import admin_config, consumer_config
+from hello_core.logs import Throttle
 from hello_core.settings import KafkaSettings, load_settings
 from hello_operator import manifests, metrics
 from hello_operator import status as status_doc
@@ -48,6 +49,9 @@ logger = logging.getLogger(__name__)
 RESOURCE = (GROUP, VERSION, PLURAL)
 ANNOTATION_PREFIX = GROUP
 RECONCILE_RETRY_SECONDS = 10
+# While Kafka is down every poll of every pipeline fails the same way; the
+# KafkaReachable condition carries each poll's error, the log one a minute.
+KAFKA_LOG_INTERVAL_SECONDS = 60.0
 
 
 @dataclass
@@ -153,6 +157,44 @@ def observation(memo: kopf.Memo) -> status_doc.Observation:
         memo.observation = status_doc.Observation()
     obs: status_doc.Observation = memo.observation
     return obs
+
+
+@dataclass
+class KafkaOutageLog:
+    """When to log a pipeline's failed Kafka polls, and its recovery."""
+
+    clock: Callable[[], float] = time.monotonic
+    interval: float = KAFKA_LOG_INTERVAL_SECONDS
+    down_since: float | None = None
+    failed_polls: int = 0
+    _throttle: Throttle = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._throttle = Throttle(self.interval, clock=self.clock)
+
+    def failed(self) -> int | None:
+        """None to skip this failure's line, else how many were skipped before it."""
+        if self.down_since is None:
+            self.down_since = self.clock()
+        self.failed_polls += 1
+        return self._throttle("kafka unreachable")
+
+    def recovered(self) -> tuple[float, int] | None:
+        """(seconds down, failed polls) once after an outage, else None."""
+        if self.down_since is None:
+            return None
+        outage = (self.clock() - self.down_since, self.failed_polls)
+        self.down_since, self.failed_polls = None, 0
+        # The next outage's first failure is logged at once.
+        self._throttle = Throttle(self.interval, clock=self.clock)
+        return outage
+
+
+def kafka_outage_log(memo: kopf.Memo) -> KafkaOutageLog:
+    if "kafka_outage_log" not in memo:
+        memo.kafka_outage_log = KafkaOutageLog()
+    outage: KafkaOutageLog = memo.kafka_outage_log
+    return outage
 
 
 def write_status(
@@ -296,7 +338,12 @@ def post_event(runtime: Runtime, body: Mapping[str, Any], *, reason: str, messag
 
 
 def poll_once(
-    runtime: Runtime, body: Mapping[str, Any], obs: status_doc.Observation, *, now: float
+    runtime: Runtime,
+    body: Mapping[str, Any],
+    obs: status_doc.Observation,
+    outage: KafkaOutageLog,
+    *,
+    now: float,
 ) -> None:
     """One poll of one pipeline: read lag, decide, scale, record. Blocking."""
     meta = body["metadata"]
@@ -338,18 +385,22 @@ def poll_once(
     except KafkaUnreachableError as exc:
         obs.kafka_error, obs.scaled = str(exc), False
         metrics.poll_errors.labels(namespace, name, "kafka_unreachable").inc()
-        logger.warning(
-            "kafka unreachable, replicas kept, will retry in %ds namespace=%s name=%s"
-            " replicas=%d error=%s",
-            spec.polling_interval,
-            namespace,
-            name,
-            current.replicas,
-            exc,
-        )
+        suppressed = outage.failed()
+        if suppressed is not None:
+            logger.warning(
+                "kafka unreachable, replicas kept, will retry in %ds namespace=%s name=%s"
+                " replicas=%d suppressed=%d error=%s",
+                spec.polling_interval,
+                namespace,
+                name,
+                current.replicas,
+                suppressed,
+                exc,
+            )
         write_status(runtime, body, obs, now=now)
         return
     except LagReadError as exc:
+        log_kafka_recovery(outage, namespace, name)
         obs.kafka_error, obs.lag_error, obs.scaled = None, str(exc), False
         metrics.poll_errors.labels(namespace, name, type(exc).__name__).inc()
         logger.warning(
@@ -362,6 +413,7 @@ def poll_once(
         write_status(runtime, body, obs, now=now)
         return
     obs.kafka_error = obs.lag_error = None
+    log_kafka_recovery(outage, namespace, name)
 
     # The memo has the freshest state; after a restart it comes from the status.
     previous = (
@@ -400,12 +452,26 @@ def poll_once(
     write_status(runtime, body, obs, now=now)
 
 
+def log_kafka_recovery(outage: KafkaOutageLog, namespace: str, name: str) -> None:
+    recovered = outage.recovered()
+    if recovered is not None:
+        down, failed_polls = recovered
+        logger.info(
+            "kafka reachable again namespace=%s name=%s down_seconds=%.0f failed_polls=%d",
+            namespace,
+            name,
+            down,
+            failed_polls,
+        )
+
+
 @kopf.daemon(*RESOURCE, cancellation_timeout=10)
 async def scale_loop(
     stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
     runtime: Runtime = memo.runtime
     obs = observation(memo)
+    outage = kafka_outage_log(memo)
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     loop = asyncio.get_running_loop()
@@ -418,7 +484,7 @@ async def scale_loop(
             with metrics.poll_seconds.time():
                 await loop.run_in_executor(
                     runtime.executor,
-                    lambda: poll_once(runtime, body, obs, now=time.time()),
+                    lambda: poll_once(runtime, body, obs, outage, now=time.time()),
                 )
         except (KubeError, ValueError) as exc:
             metrics.poll_errors.labels(namespace, name, type(exc).__name__).inc()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -410,7 +411,7 @@ def test_unreachable_kafka_keeps_replicas_and_says_why(
     admin: client.ApiClient, namespace: str, start_operator: StartOperator
 ) -> None:
     name = "offline"
-    start_operator(bootstrap=f"127.0.0.1:{free_port()}")  # nothing listens there
+    operator = start_operator(bootstrap=f"127.0.0.1:{free_port()}")  # nothing listens there
     client.CustomObjectsApi(admin).create_namespaced_custom_object(
         GROUP,
         VERSION,
@@ -433,6 +434,32 @@ def test_unreachable_kafka_keeps_replicas_and_says_why(
     time.sleep(3)  # several polling intervals
     assert deployment_replicas(admin, namespace, name) == 2
     assert not [e for e in events(admin, namespace, name) if e.reason.startswith("Scaled")]
+    # Within its first minute an outage is one log line, however many polls failed.
+    eventually(
+        lambda: failed_kafka_polls(operator, namespace, name) >= 3,
+        what="three failed polls",
+    )
+    warnings = [
+        line
+        for line in operator.log().splitlines()
+        if "kafka unreachable, replicas kept" in line and f"name={name} " in line
+    ]
+    assert len(warnings) == 1, warnings
+    assert " suppressed=0 error=Kafka did not answer" in warnings[0]
+
+
+def failed_kafka_polls(operator: OperatorProcess, namespace: str, name: str) -> float:
+    """hello_operator_poll_errors_total{cause="kafka_unreachable"} of one pipeline."""
+    url = f"http://127.0.0.1:{operator.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    labels = (f'namespace="{namespace}"', f'pipeline="{name}"', 'cause="kafka_unreachable"')
+    for line in text.splitlines():
+        if line.startswith("hello_operator_poll_errors_total{") and all(
+            label in line for label in labels
+        ):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def test_paused_pipeline_follows_kubectl_scale(
