@@ -26,7 +26,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from confluent_kafka import (
     Consumer,
@@ -69,6 +69,10 @@ END_TO_END_SECONDS = Histogram(
 
 # Timeouts for transactional calls; librdkafka retries inside them.
 TXN_CALL_TIMEOUT = 30.0
+# A blocking Kafka call still running this long has ignored its own timeout
+# (librdkafka can hang in send_offsets_to_transaction after a broker restart,
+# confluentinc/librdkafka#5456 and #5511): the process exits to be restarted.
+STUCK_CALL_SECONDS = TXN_CALL_TIMEOUT + 15.0
 
 
 class FatalConsumerError(RuntimeError):
@@ -112,8 +116,27 @@ class ConsumerLoop:
         self._producer_replacements: list[float] = []
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
+        # The blocking Kafka call in progress and when it started, for stuck_call().
+        self._in_call: tuple[str, float] | None = None
 
     # -- probes ------------------------------------------------------------
+
+    def stuck_call(self) -> tuple[str, float] | None:
+        """The blocking Kafka call that has outlived its timeout, and for how long."""
+        call = self._in_call
+        if call is None:
+            return None
+        name, since = call
+        waited = self._clock() - since
+        return (name, waited) if waited > STUCK_CALL_SECONDS else None
+
+    @contextlib.contextmanager
+    def _calling(self, name: str) -> Iterator[None]:
+        self._in_call = (name, self._clock())
+        try:
+            yield
+        finally:
+            self._in_call = None
 
     def live(self) -> tuple[bool, str]:
         now = self._clock()
@@ -151,7 +174,8 @@ class ConsumerLoop:
             | {"transaction.timeout.ms": settings.transaction_timeout_ms}
         )
         logger.info("initialising transactions", extra={"transactional_id": transactional_id})
-        producer.init_transactions(TXN_CALL_TIMEOUT)
+        with self._calling("init_transactions"):
+            producer.init_transactions(TXN_CALL_TIMEOUT)
         return producer
 
     def _create_clients(self) -> tuple[Consumer, Producer]:
@@ -163,7 +187,10 @@ class ConsumerLoop:
                 group_id=settings.group_id,
                 auto_offset_reset=settings.auto_offset_reset,
             )
-            | {"session.timeout.ms": settings.session_timeout_ms}
+            | {
+                "session.timeout.ms": settings.session_timeout_ms,
+                "max.poll.interval.ms": settings.max_poll_interval_ms,
+            }
         )
         consumer.subscribe(
             [settings.input_topic],
@@ -240,6 +267,7 @@ class ConsumerLoop:
             "HELLO_CONSUMER_DEAD_LETTER_TOPIC": self.settings.dead_letter_topic,
         }
         while not self.stopping.is_set():
+            self.last_turn = self._clock()  # waiting for Kafka is not a stall
             try:
                 existing = set(admin.list_topics(timeout=10).topics)
             except KafkaException as exc:
@@ -394,11 +422,12 @@ class ConsumerLoop:
             self._produce(producer, output)
             outputs.append(output)
             next_offsets[(record.topic, record.partition)] = record.offset + 1
-        producer.send_offsets_to_transaction(
-            [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
-            consumer.consumer_group_metadata(),
-            TXN_CALL_TIMEOUT,
-        )
+        with self._calling("send_offsets_to_transaction"):
+            producer.send_offsets_to_transaction(
+                [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
+                consumer.consumer_group_metadata(),
+                TXN_CALL_TIMEOUT,
+            )
         self._commit(producer)
 
         # Metrics only after the commit: an aborted batch is counted once, when it lands.
@@ -439,7 +468,8 @@ class ConsumerLoop:
         while True:
             remaining = limit - (self._clock() - started)
             try:
-                producer.commit_transaction(min(max(remaining, 1.0), TXN_CALL_TIMEOUT))
+                with self._calling("commit_transaction"):
+                    producer.commit_transaction(min(max(remaining, 1.0), TXN_CALL_TIMEOUT))
                 return
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
@@ -465,7 +495,8 @@ class ConsumerLoop:
         """
         ABORTS.inc()
         try:
-            producer.abort_transaction(self._transaction_timeout())
+            with self._calling("abort_transaction"):
+                producer.abort_transaction(self._transaction_timeout())
             return True
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
@@ -521,6 +552,7 @@ class ConsumerLoop:
                     "initialising transactions failed, retrying",
                     extra={"code": init_error.name(), "reason": init_error.str()},
                 )
+                self.last_turn = self._clock()  # each try is bounded: waiting, not stuck
 
     def _rewind(self, consumer: Consumer, batch: list[Message]) -> None:
         """Seek back to the batch's first offsets, whose outputs were not committed.
@@ -556,7 +588,8 @@ class ConsumerLoop:
         if not owned:
             return
         try:
-            committed = consumer.committed(owned, timeout=TXN_CALL_TIMEOUT)
+            with self._calling("committed"):
+                committed = consumer.committed(owned, timeout=TXN_CALL_TIMEOUT)
         except KafkaException as exc:
             raise FatalConsumerError(
                 f"cannot read committed offsets after an unanswered commit: {exc.args[0].str()}"
@@ -582,7 +615,8 @@ class ConsumerLoop:
     def _close(self, consumer: Consumer, producer: Producer | None) -> None:
         logger.info("consumer leaving group", extra={"group": self.settings.group_id})
         try:
-            consumer.close()
+            with self._calling("close"):
+                consumer.close()
         except KafkaException as exc:
             logger.warning("leaving the group failed", extra={"reason": exc.args[0].str()})
         if producer is None:

@@ -79,12 +79,31 @@ class ConsumerSettings(BaseSettings):
         description="How soon the group reassigns a crashed instance's partitions "
         "(librdkafka's session.timeout.ms; its default of 45 s stalls them longer).",
     )
+    max_poll_interval_ms: int = Field(
+        30_000,
+        ge=1000,
+        le=86_400_000,
+        description="A member that has not polled for this long (ms) leaves the group. "
+        "It is also the group's rebalance timeout: after a broker restart the group "
+        "waits up to this long for members that will not come back (librdkafka's "
+        "default of 300 s stalls the group that long). At least the session timeout.",
+    )
     stall_seconds: float = Field(
         60.0, gt=0, description="/livez fails when the poll loop has not turned for this long."
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LoggingSettings = Field(default_factory=LoggingSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+    @model_validator(mode="after")
+    def _poll_interval_covers_session(self) -> ConsumerSettings:
+        if self.max_poll_interval_ms < self.session_timeout_ms:
+            prefix = str(self.model_config.get("env_prefix", ""))
+            raise ValueError(
+                f"{prefix}MAX_POLL_INTERVAL_MS ({self.max_poll_interval_ms}) must be at least "
+                f"{prefix}SESSION_TIMEOUT_MS ({self.session_timeout_ms}), as librdkafka requires"
+            )
+        return self
 
     @model_validator(mode="after")
     def _topics_differ(self) -> ConsumerSettings:

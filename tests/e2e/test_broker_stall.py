@@ -22,7 +22,8 @@ from hello_core import envelope
 from hello_core.envelope import GreetingRequest
 from hello_core.settings import KafkaSettings
 from hello_dev.kafka import KafkaCluster
-from hello_dev.pipeline import OUTPUT_TOPIC, LocalPipeline
+from hello_dev.pipeline import OUTPUT_TOPIC, LocalPipeline, consumer_process, wait_http_ready
+from hello_dev.ports import free_port
 from hello_proto import hello_pb2
 from tests.e2e.kafka_reader import greetings_by_id, read_topic
 from tests.e2e.test_pipeline import say_many
@@ -84,6 +85,25 @@ def own_broker() -> Iterator[KafkaCluster]:
         yield cluster
 
 
+def fresh_topics(cluster: KafkaCluster) -> tuple[dict[str, str], str]:
+    suffix = uuid.uuid4().hex[:8]
+    topics = {"input": f"in-{suffix}", "output": f"out-{suffix}", "dlt": f"dlt-{suffix}"}
+    cluster.create_topics({topics["input"]: 3, topics["output"]: 3, topics["dlt"]: 1})
+    return topics, suffix
+
+
+def produce_requests(cluster: KafkaCluster, topic: str, count: int) -> list[str]:
+    """Write ``count`` greeting requests as the API would; returns their message ids."""
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers})
+    for message_id in ids:
+        producer.produce(
+            topic, GreetingRequest(message_id, "Ada", envelope.now_ms()).encode(), key=message_id
+        )
+    assert producer.flush(30) == 0
+    return ids
+
+
 # Where in the end of a transaction the broker freezes: before the commit
 # request leaves, and a moment after (so the coordinator may already have it,
 # and the batch lands although the client never hears so).
@@ -101,18 +121,8 @@ def test_a_freeze_while_a_transaction_ends_loses_and_repeats_nothing(
     method, delay = FREEZE_POINTS[point]
     node = own_broker.nodes[0].process
     assert node is not None
-    suffix = uuid.uuid4().hex[:8]
-    topics = {"input": f"in-{suffix}", "output": f"out-{suffix}", "dlt": f"dlt-{suffix}"}
-    own_broker.create_topics({topics["input"]: 3, topics["output"]: 3, topics["dlt"]: 1})
-    ids = [uuid.uuid4().hex for _ in range(60)]
-    producer = Producer({"bootstrap.servers": own_broker.bootstrap_servers})
-    for message_id in ids:
-        producer.produce(
-            topics["input"],
-            GreetingRequest(message_id, "Ada", envelope.now_ms()).encode(),
-            key=message_id,
-        )
-    assert producer.flush(30) == 0
+    topics, suffix = fresh_topics(own_broker)
+    ids = produce_requests(own_broker, topics["input"], 60)
 
     frozen: list[float] = []
 
@@ -169,4 +179,74 @@ def test_a_freeze_while_a_transaction_ends_loses_and_repeats_nothing(
     assert not worker.is_alive()
     _, counts = greetings_by_id(records)
     assert set(ids) - set(counts) == set()
+    assert {i: c for i, c in counts.items() if c > 1} == {}
+
+
+def test_sigterm_with_the_broker_frozen_exits_within_the_grace_and_loses_nothing(
+    own_broker: KafkaCluster, tmp_path: pathlib.Path
+) -> None:
+    # A Kafka call blocks the loop thread; the main thread still hears SIGTERM
+    # and gives up after HELLO_CONSUMER_SHUTDOWN_GRACE_SECONDS.
+    node = own_broker.nodes[0].process
+    assert node is not None
+    topics, suffix = fresh_topics(own_broker)
+    ids = produce_requests(own_broker, topics["input"], 400)
+    env = {
+        "HELLO_CONSUMER_INPUT_TOPIC": topics["input"],
+        "HELLO_CONSUMER_OUTPUT_TOPIC": topics["output"],
+        "HELLO_CONSUMER_DEAD_LETTER_TOPIC": topics["dlt"],
+        "HELLO_CONSUMER_GROUP_ID": f"group-{suffix}",
+        "HELLO_CONSUMER_TRANSACTIONAL_ID": f"txn-{suffix}",
+        # One record per transaction: the loop spends its time in Kafka calls.
+        "HELLO_CONSUMER_BATCH_MAX_MESSAGES": "1",
+        "HELLO_CONSUMER_SHUTDOWN_GRACE_SECONDS": "3",
+    }
+    port = free_port()
+    first = consumer_process(
+        bootstrap_servers=own_broker.bootstrap_servers,
+        http_port=port,
+        log_dir=tmp_path,
+        extra_env=env,
+    )
+    first.start()
+    try:
+        wait_http_ready(first, port)
+        time.sleep(1)  # transactions under way
+        os.kill(node.pid, signal.SIGSTOP)
+        time.sleep(0.5)
+        asked = time.monotonic()
+        first.signal(signal.SIGTERM)
+        assert first.process is not None
+        code = first.process.wait(timeout=30)
+        took = time.monotonic() - asked
+    finally:
+        os.kill(node.pid, signal.SIGCONT)
+        first.stop()
+    log = first.log_tail(20_000)
+    assert took < 3 + 5, f"exited {took:.1f}s after SIGTERM:\n{log}"
+    assert code == 1, log
+    assert "consumer loop stuck" in log and "did not stop within 3s" in log, log
+
+    # Nothing of the abandoned transaction is visible, and a new instance
+    # with the same transactional id finishes the work exactly once.
+    port = free_port()
+    second = consumer_process(
+        bootstrap_servers=own_broker.bootstrap_servers,
+        http_port=port,
+        log_dir=tmp_path,
+        index=1,
+        extra_env={**env, "HELLO_CONSUMER_BATCH_MAX_MESSAGES": "500"},
+    )
+    second.start()
+    try:
+        records = read_topic(
+            own_broker.bootstrap_servers,
+            topics["output"],
+            keys={i.encode() for i in ids},
+            timeout=120,
+        )
+    finally:
+        second.stop()
+    _, counts = greetings_by_id(records)
+    assert set(ids) - set(counts) == set(), second.log_tail()
     assert {i: c for i, c in counts.items() if c > 1} == {}

@@ -58,3 +58,21 @@ def test_lower_case_log_level_is_normalised(monkeypatch: pytest.MonkeyPatch) -> 
 def test_http_host_is_read_from_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HELLO_CONSUMER_HTTP_HOST", "0.0.0.0")
     assert load_settings(ConsumerSettings).http_host == "0.0.0.0"
+
+
+def test_max_poll_interval_below_the_session_timeout_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HELLO_CONSUMER_SESSION_TIMEOUT_MS", "20000")
+    monkeypatch.setenv("HELLO_CONSUMER_MAX_POLL_INTERVAL_MS", "15000")
+    with pytest.raises(ConfigError) as info:
+        load_settings(ConsumerSettings)
+    assert (
+        "HELLO_CONSUMER_MAX_POLL_INTERVAL_MS (15000) must be at least "
+        "HELLO_CONSUMER_SESSION_TIMEOUT_MS (20000)"
+    ) in str(info.value)
+
+
+def test_max_poll_interval_defaults_well_below_librdkafkas_five_minutes() -> None:
+    # It bounds how long a rebalance waits for members lost in a broker restart.
+    assert load_settings(ConsumerSettings).max_poll_interval_ms == 30_000
