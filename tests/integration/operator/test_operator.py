@@ -271,12 +271,20 @@ def test_example_pipeline_is_reconciled_into_owned_objects(
     assert container.command == ["hello-consumer"]
     assert deployment.spec.replicas == 0  # minReplicas, until lag says otherwise
 
+    # The operator applies its objects one after another: the Deployment may
+    # exist a moment before the others.
     core, policy = client.CoreV1Api(admin), client.PolicyV1Api(admin)
     children = [
         deployment,
-        core.read_namespaced_service_account(owned, namespace),
-        core.read_namespaced_service(owned, namespace),
-        policy.read_namespaced_pod_disruption_budget(owned, namespace),
+        eventually(
+            lambda: core.read_namespaced_service_account(owned, namespace),
+            what="ServiceAccount created",
+        ),
+        eventually(lambda: core.read_namespaced_service(owned, namespace), what="Service created"),
+        eventually(
+            lambda: policy.read_namespaced_pod_disruption_budget(owned, namespace),
+            what="PodDisruptionBudget created",
+        ),
     ]
     for child in children:
         (ref,) = child.metadata.owner_references
@@ -590,11 +598,22 @@ def test_consumer_env_and_env_from_reach_the_deployment_and_follow_spec_edits(
     assert created["env"][0]["value"] == kafka.bootstrap_servers
     assert created["env"][8:] == scram
     assert created["envFrom"] == env_from
-    # The scaler's field manager owns the replicas alone; the reconciler owns the rest.
-    managed = apps.read_namespaced_deployment(f"{name}-consumer", namespace).metadata.managed_fields
-    owners = {(m.manager, m.operation): m.fields_v1 for m in managed}
-    assert owners[("hello-operator-scaler", "Apply")] == {"f:spec": {"f:replicas": {}}}
-    assert set(owners) == {("hello-operator", "Apply"), ("hello-operator-scaler", "Apply")}
+
+    # The scaler's field manager owns the replicas alone; the reconciler owns the rest
+    # (after the third of the three applies that create the Deployment).
+    def owners() -> dict[tuple[str, str], Any]:
+        found = apps.read_namespaced_deployment(f"{name}-consumer", namespace)
+        return {(m.manager, m.operation): m.fields_v1 for m in found.metadata.managed_fields}
+
+    settled = eventually(
+        lambda: (
+            (o := owners()).get(("hello-operator-scaler", "Apply"))
+            == {"f:spec": {"f:replicas": {}}}
+            and o
+        ),
+        what="the scaler owns only spec.replicas",
+    )
+    assert set(settled) == {("hello-operator", "Apply"), ("hello-operator-scaler", "Apply")}
 
     # Editing the spec re-applies: a dropped entry and envFrom disappear from the pod template.
     body["spec"]["consumer"] = {
