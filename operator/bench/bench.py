@@ -38,6 +38,7 @@ import yaml
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from kubernetes import client, dynamic
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from hello_dev.kafka import KafkaCluster
 from hello_dev.kube import KubeApiServer
@@ -55,8 +56,8 @@ def wait_for(check: Callable[[], Any], *, timeout: float, interval: float = 0.02
             value = check()
             if value:
                 return value
-        except (client.ApiException, OSError):
-            pass  # not there yet
+        except (client.ApiException, OSError, ResourceNotFoundError):
+            pass  # not there yet (a new CRD is missing from discovery for a moment)
         time.sleep(interval)
     raise TimeoutError(f"not true within {timeout}s: {check}")
 

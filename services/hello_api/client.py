@@ -30,10 +30,21 @@ _TOO_LARGE = "Received message larger than max"
 _TOO_LARGE_HINT = "the request is larger than the API accepts; do not retry, shorten the name"
 
 
+# gRPC's words when no connection to the API could be made: nothing was sent.
+_NOT_CONNECTED = ("failed to connect to all addresses", "DNS resolution failed")
+_NOT_CONNECTED_HINT = "is the API running at --target? Nothing was sent, so a retry is safe"
+_NO_TOPIC_HINT = "create the topic, or fix HELLO_API_TOPIC; nothing was written"
+
+
 def hint_for(code: grpc.StatusCode, details: str) -> str | None:
     """What the person at the terminal can do about a failed call, if we know."""
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _TOO_LARGE in details:
         return _TOO_LARGE_HINT
+    if code == grpc.StatusCode.UNAVAILABLE:
+        if any(words in details for words in _NOT_CONNECTED):
+            return _NOT_CONNECTED_HINT
+        if "does not exist; nothing was written" in details:
+            return _NO_TOPIC_HINT
     return _HINTS.get(code)
 
 
@@ -67,6 +78,15 @@ def say(obj: dict[str, object], name: str, verbose: bool) -> None:
     """Send SayHello(NAME) and print the reply."""
     target = str(obj["target"])
     timeout = float(obj["timeout"])  # type: ignore[arg-type]
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # Bytes that are not UTF-8 reach Python as lone surrogates.
+        raise click.BadParameter(
+            f"is not valid UTF-8 (byte 0x{ord(name[exc.start]) & 0xFF:02x} at position "
+            f"{exc.start})",
+            param_hint="NAME",
+        ) from None
     with grpc.insecure_channel(target) as channel:
         stub = hello_pb2_grpc.HelloApiStub(channel)  # type: ignore[no-untyped-call]
         try:

@@ -22,7 +22,8 @@ from hello_api.acks import AckWatch, Pending
 
 logger = logging.getLogger(__name__)
 
-# While every broker is unreachable, how often the poll thread asks for metadata.
+# While every broker is unreachable, or the topic is missing, how often the
+# poll thread asks for metadata.
 BROKER_PROBE_INTERVAL_S = 2.0
 
 
@@ -57,6 +58,8 @@ class Publisher:
     ) -> None:
         self.topic = topic
         self._brokers_down = False
+        # None until the first metadata answer says whether the topic exists.
+        self._topic_missing: bool | None = None
         self._acks = AckWatch(limit_s=ack_stall_seconds, clock=clock)
         self._producer = Producer({**config, "error_cb": self._on_client_error})
         self._stop = threading.Event()
@@ -70,6 +73,11 @@ class Publisher:
     def brokers_down(self) -> bool:
         """True after librdkafka reported every broker unreachable, until one answers again."""
         return self._brokers_down
+
+    @property
+    def topic_missing(self) -> bool:
+        """True while Kafka answers that the topic does not exist."""
+        return bool(self._topic_missing)
 
     def stalled_for(self) -> float | None:
         """Seconds the oldest unanswered delivery has waited, once over ``ack_stall_seconds``."""
@@ -85,18 +93,31 @@ class Publisher:
             # Serves delivery callbacks; a short timeout keeps shutdown prompt.
             self._producer.poll(0.05)
             self._hand_over()
-            if self._brokers_down and time.monotonic() >= next_probe:
+            unsure = self._brokers_down or self._topic_missing is not False
+            if unsure and time.monotonic() >= next_probe:
                 # An unready pod gets no calls, so a successful call cannot be
-                # what clears the flag: ask for metadata instead.
-                self._probe_brokers()
+                # what clears the flags: ask for metadata instead.
+                self._probe_metadata()
                 next_probe = time.monotonic() + BROKER_PROBE_INTERVAL_S
 
-    def _probe_brokers(self) -> None:
+    def _probe_metadata(self) -> None:
         try:
-            self._producer.list_topics(self.topic, timeout=1.0)
+            metadata = self._producer.list_topics(self.topic, timeout=1.0)
         except KafkaException:
             return
         self._mark_reachable()
+        found = metadata.topics.get(self.topic)
+        missing = found is None or (
+            found.error is not None and found.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+        )
+        if missing and not self._topic_missing:
+            logger.error(
+                "topic does not exist; calls fail with UNAVAILABLE until it is created",
+                extra={"topic": self.topic},
+            )
+        elif not missing and self._topic_missing:
+            logger.info("topic exists now", extra={"topic": self.topic})
+        self._topic_missing = missing
 
     def _mark_reachable(self) -> None:
         if self._brokers_down:
@@ -136,6 +157,13 @@ class Publisher:
         headers: list[tuple[str, str | bytes | None]],
         timestamp_ms: int,
     ) -> Delivery:
+        if self._topic_missing:
+            # librdkafka would hold the record until the delivery timeout.
+            raise PublishError(
+                f"topic {self.topic!r} does not exist; nothing was written",
+                code="UNKNOWN_TOPIC_OR_PART",
+                retryable=True,
+            )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Delivery] = loop.create_future()
 

@@ -243,6 +243,7 @@ class ApiServer:
                 raise
             raise error from exc
         self._stalled = False
+        self._draining = False
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
             maximum_concurrent_rpcs=settings.max_concurrent_calls,
@@ -269,8 +270,9 @@ class ApiServer:
             )
 
     def readiness(self) -> tuple[bool, str]:
-        """For /readyz: not ready while Kafka is unreachable or has stopped acknowledging."""
-        ready, reason = readiness(self.publisher)
+        """For /readyz: not ready while draining, or while Kafka is unreachable, lacks
+        the topic or has stopped acknowledging."""
+        ready, reason = readiness(self.publisher, draining=self._draining)
         if ready == self._stalled:
             # Logged on the transition only; the probe asks every few seconds.
             self._stalled = not ready
@@ -302,6 +304,7 @@ class ApiServer:
         """
         grace = self.settings.shutdown_grace_seconds
         logger.info("api draining", extra={"grace_seconds": grace})
+        self._draining = True
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         remaining = await asyncio.to_thread(self.publisher.close, grace)
@@ -327,16 +330,26 @@ async def serve(
 
 
 class Readiness(Protocol):
+    topic: str
+
     @property
     def brokers_down(self) -> bool: ...
+
+    @property
+    def topic_missing(self) -> bool: ...
 
     def stalled_for(self) -> float | None: ...
 
 
-def readiness(publisher: Readiness) -> tuple[bool, str]:
-    """Ready unless every broker is unreachable or the oldest delivery waits too long."""
+def readiness(publisher: Readiness, *, draining: bool = False) -> tuple[bool, str]:
+    """Ready unless draining, every broker is unreachable, the topic is missing,
+    or the oldest delivery waits too long."""
+    if draining:
+        return False, "draining"
     if publisher.brokers_down:
         return False, "kafka brokers unreachable"
+    if publisher.topic_missing:
+        return False, f"topic {publisher.topic!r} does not exist"
     stalled = publisher.stalled_for()
     if stalled is not None:
         return False, f"kafka has not answered a message for {stalled:.1f}s"

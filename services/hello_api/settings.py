@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hello_core.settings import (
@@ -10,6 +10,7 @@ from hello_core.settings import (
     KafkaSettings,
     LoggingSettings,
     TelemetrySettings,
+    TopicName,
     check_host_port,
     with_client_id,
 )
@@ -34,7 +35,9 @@ class ApiSettings(BaseSettings):
         description="host:port for gRPC, port 1..65535 (0 is refused: no client could find "
         "a random port); 0.0.0.0:50051 in containers.",
     )
-    topic: str = Field("default-topic", min_length=1, description="Where requests are published.")
+    topic: TopicName = Field(
+        "default-topic", description="Where requests are published; the topic must exist."
+    )
     http_host: str = Field(
         "127.0.0.1",
         min_length=1,
@@ -81,6 +84,16 @@ class ApiSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LoggingSettings = Field(default_factory=LoggingSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+    @model_validator(mode="after")
+    def _stall_shorter_than_delivery(self) -> ApiSettings:
+        # Readiness must notice a stall before the calls that hit it time out.
+        if self.ack_stall_seconds * 1000 >= self.delivery_timeout_ms:
+            raise ValueError(
+                f"{ENV_PREFIX}ACK_STALL_SECONDS ({self.ack_stall_seconds:g}) must be shorter "
+                f"than {ENV_PREFIX}DELIVERY_TIMEOUT_MS ({self.delivery_timeout_ms} ms)"
+            )
+        return self
 
     @field_validator("listen_address")
     @classmethod

@@ -14,6 +14,7 @@ from hello_core.settings import (
     KafkaSettings,
     LoggingSettings,
     TelemetrySettings,
+    TopicName,
     with_client_id,
 )
 
@@ -25,9 +26,11 @@ class ConsumerSettings(BaseSettings):
         env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED_DELIMITER, extra="ignore"
     )
 
-    input_topic: str = Field("default-topic", min_length=1)
-    output_topic: str = Field("greetings", min_length=1)
-    dead_letter_topic: str = Field("default-topic.dlt", min_length=1)
+    input_topic: TopicName = Field("default-topic", description="Where requests are read.")
+    output_topic: TopicName = Field("greetings", description="Where greetings are written.")
+    dead_letter_topic: TopicName = Field(
+        "default-topic.dlt", description="Where records that cannot be processed go."
+    )
     group_id: str = Field("hello-consumer", min_length=1, description="Kafka consumer group.")
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest", description="Where a group with no committed offset starts."
@@ -61,7 +64,9 @@ class ConsumerSettings(BaseSettings):
         description="Tries of a retryable processing failure before dead-lettering.",
     )
     retry_backoff_seconds: float = Field(0.1, ge=0, description="First retry delay; doubles.")
-    retry_backoff_max_seconds: float = Field(2.0, ge=0)
+    retry_backoff_max_seconds: float = Field(
+        2.0, ge=0, description="Longest retry delay; at least the first one."
+    )
     transaction_timeout_ms: int = Field(
         10_000,
         ge=1000,
@@ -102,6 +107,16 @@ class ConsumerSettings(BaseSettings):
             raise ValueError(
                 f"{prefix}MAX_POLL_INTERVAL_MS ({self.max_poll_interval_ms}) must be at least "
                 f"{prefix}SESSION_TIMEOUT_MS ({self.session_timeout_ms}), as librdkafka requires"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _backoff_within_its_maximum(self) -> ConsumerSettings:
+        if self.retry_backoff_seconds > self.retry_backoff_max_seconds:
+            prefix = str(self.model_config.get("env_prefix", ""))
+            raise ValueError(
+                f"{prefix}RETRY_BACKOFF_SECONDS ({self.retry_backoff_seconds:g}) must not exceed "
+                f"{prefix}RETRY_BACKOFF_MAX_SECONDS ({self.retry_backoff_max_seconds:g})"
             )
         return self
 

@@ -50,7 +50,7 @@ def name_problem(name: str) -> str | None:
     if not name.strip():
         return "name must not be empty or only whitespace"
     if len(name) > MAX_NAME_LENGTH:
-        return f"name is {len(name)} characters long; the maximum is {MAX_NAME_LENGTH}"
+        return f"name is {len(name)} code points long; the maximum is {MAX_NAME_LENGTH}"
     visible = False
     for position, char in enumerate(name):
         category = unicodedata.category(char)

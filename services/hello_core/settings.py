@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsError
 
 from hello_core.errors import ConfigError
@@ -47,6 +47,22 @@ def check_host_port(value: str) -> str:
     if not 1 <= int(port) <= 65535:
         raise ValueError(f"port {port} of {value!r} is outside 1..65535")
     return value
+
+
+# Kafka's own rule for topic names (org.apache.kafka.common.internals.Topic).
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+
+
+def check_topic_name(value: str) -> str:
+    """``value`` if Kafka accepts it as a topic name, else ValueError saying why."""
+    if value in (".", ".."):
+        raise ValueError(f"{value!r} is not a valid Kafka topic name")
+    if not _TOPIC_NAME.fullmatch(value):
+        raise ValueError("a Kafka topic name is 1 to 249 of the characters a-z A-Z 0-9 . _ -")
+    return value
+
+
+TopicName = Annotated[str, AfterValidator(check_topic_name)]
 
 
 # librdkafka properties that KafkaSettings or the services set themselves.

@@ -72,7 +72,9 @@ async def api(kafka: KafkaCluster) -> AsyncIterator[tuple[ApiServer, grpc.aio.Ch
 @pytest.fixture
 async def api_without_broker() -> AsyncIterator[tuple[ApiServer, grpc.aio.Channel]]:
     dead = f"127.0.0.1:{free_port()}"
-    settings = settings_for(dead, delivery_timeout_ms=1500, max_queue_messages=1)
+    settings = settings_for(
+        dead, delivery_timeout_ms=1500, ack_stall_seconds=1.0, max_queue_messages=1
+    )
     settings.shutdown_grace_seconds = 1
     async for pair in running(settings):
         yield pair
@@ -113,7 +115,7 @@ async def test_reply_comes_after_the_broker_stored_the_message(
     ("name", "detail"),
     [
         ("", "name must not be empty or only whitespace"),
-        ("x" * 300, "name is 300 characters long; the maximum is 256"),
+        ("x" * 300, "name is 300 code points long; the maximum is 256"),
         ("bell\x07", "name contains control character U+0007 at position 4"),
     ],
 )
@@ -361,3 +363,35 @@ async def test_readiness_returns_after_a_full_outage_without_any_call(
                 break
             await asyncio.sleep(0.1)
         assert api.readiness() == (True, "ok")
+
+
+async def test_a_missing_topic_fails_calls_at_once_and_readiness_until_it_is_created(
+    kafka: KafkaCluster,
+) -> None:
+    topic = f"created-later-{free_port()}"
+    # A call that waited for the delivery timeout would end DEADLINE_EXCEEDED first.
+    settings = settings_for(kafka.bootstrap_servers, delivery_timeout_ms=120_000)
+    settings.topic = topic
+    async for api, channel in running(settings):
+        for _ in range(100):  # the poll thread asks for metadata as it starts
+            if not api.readiness()[0]:
+                break
+            await asyncio.sleep(0.05)
+        assert api.readiness() == (False, f"topic {topic!r} does not exist")
+        stub = hello_pb2_grpc.HelloApiStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.SayHello(hello_pb2.HelloRequest(name="early"), timeout=60)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert info.value.details() == (
+            f"Kafka did not acknowledge the message: topic {topic!r} does not exist; "
+            "nothing was written"
+        )
+
+        kafka.create_topics({topic: 1})
+        for _ in range(200):  # up to 20 s; metadata is asked for every 2 s
+            if api.readiness()[0]:
+                break
+            await asyncio.sleep(0.1)
+        assert api.readiness() == (True, "ok")
+        reply = await stub.SayHello(hello_pb2.HelloRequest(name="later"), timeout=15)
+        assert (reply.message, reply.topic) == ("Hello, later!", topic)

@@ -148,11 +148,13 @@ def test_api_pod_is_non_root_read_only_without_capabilities(defaults: Docs) -> N
     assert "/tmp" in mounts, "read-only root needs a writable /tmp"
 
 
-def test_api_probes_use_grpc_health_and_http_livez(defaults: Docs) -> None:
+def test_api_readiness_asks_readyz_which_knows_about_kafka(defaults: Docs) -> None:
     api = container(find(defaults, "Deployment", f"{RELEASE}-api"), "api")
     ports = {p["name"]: p["containerPort"] for p in api["ports"]}
 
-    assert api["readinessProbe"]["grpc"] == {"port": 50051}
+    # gRPC health says SERVING whatever Kafka's state; /readyz does not.
+    assert api["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert "grpc" not in api["readinessProbe"]
     assert api["startupProbe"]["grpc"] == {"port": 50051}
     assert api["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
     assert ports == {"grpc": 50051, "http": 9101}

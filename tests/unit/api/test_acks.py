@@ -96,6 +96,8 @@ def test_deliveries_answered_in_order_leave_nothing_behind(
 class FakePublisher:
     brokers_down: bool = False
     stalled: float | None = None
+    topic_missing: bool = False
+    topic: str = "default-topic"
 
     def stalled_for(self) -> float | None:
         return self.stalled
@@ -108,12 +110,17 @@ class FakePublisher:
         (FakePublisher(stalled=7.34), (False, "kafka has not answered a message for 7.3s")),
         (FakePublisher(brokers_down=True), (False, "kafka brokers unreachable")),
         (FakePublisher(brokers_down=True, stalled=9), (False, "kafka brokers unreachable")),
+        (FakePublisher(topic_missing=True), (False, "topic 'default-topic' does not exist")),
     ],
 )
-def test_readiness_fails_when_brokers_are_down_or_acknowledgements_stall(
+def test_readiness_fails_when_brokers_are_down_the_topic_is_missing_or_acks_stall(
     publisher: FakePublisher, expected: tuple[bool, str]
 ) -> None:
     assert readiness(publisher) == expected
+
+
+def test_a_draining_server_is_not_ready_whatever_kafka_says() -> None:
+    assert readiness(FakePublisher(), draining=True) == (False, "draining")
 
 
 @pytest.fixture
@@ -134,3 +141,18 @@ def test_the_ack_stall_limit_defaults_to_five_seconds_and_is_read_from_the_envir
     monkeypatch.setenv("HELLO_API_ACK_STALL_SECONDS", "0")
     with pytest.raises(ConfigError, match="HELLO_API_ACK_STALL_SECONDS"):
         load_settings(ApiSettings)
+
+
+@pytest.mark.usefixtures("clean_environ")
+def test_an_ack_stall_limit_not_below_the_delivery_timeout_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HELLO_API_ACK_STALL_SECONDS", "10")
+    with pytest.raises(ConfigError) as info:
+        load_settings(ApiSettings)
+    assert str(info.value) == (
+        "invalid settings: HELLO_API_ACK_STALL_SECONDS (10) must be shorter than "
+        "HELLO_API_DELIVERY_TIMEOUT_MS (10000 ms)"
+    )
+    monkeypatch.setenv("HELLO_API_DELIVERY_TIMEOUT_MS", "10001")
+    assert load_settings(ApiSettings).ack_stall_seconds == 10.0

@@ -45,3 +45,30 @@ def test_unavailable_hint_warns_that_a_retry_can_duplicate() -> None:
 
 def test_other_codes_have_no_hint() -> None:
     assert hint_for(grpc.StatusCode.INVALID_ARGUMENT, "name must not be empty") is None
+
+
+def test_a_refused_connection_says_nothing_was_sent() -> None:
+    details = (
+        "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: "
+        "Failed to connect to remote host: Connection refused"
+    )
+    assert hint_for(grpc.StatusCode.UNAVAILABLE, details) == (
+        "is the API running at --target? Nothing was sent, so a retry is safe"
+    )
+
+
+def test_a_missing_topic_says_nothing_was_written() -> None:
+    details = (
+        "Kafka did not acknowledge the message: topic 'nosuch' does not exist; nothing was written"
+    )
+    assert hint_for(grpc.StatusCode.UNAVAILABLE, details) == (
+        "create the topic, or fix HELLO_API_TOPIC; nothing was written"
+    )
+
+
+def test_a_name_that_is_not_utf8_is_a_usage_error_without_a_call() -> None:
+    # A byte 0xff on the command line arrives as the lone surrogate U+DCFF.
+    result = CliRunner().invoke(cli, ["--target", "127.0.0.1:1", "say", "a\udcff"])
+    assert result.exit_code == 2
+    assert "Invalid value for NAME: is not valid UTF-8 (byte 0xff at position 1)" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

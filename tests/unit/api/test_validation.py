@@ -15,7 +15,7 @@ def test_returns_acceptable_names_unchanged(name: str) -> None:
     ("name", "message"),
     [
         ("", "name must not be empty or only whitespace"),
-        ("é" * (MAX_NAME_LENGTH + 1), "name is 257 characters long; the maximum is 256"),
+        ("é" * (MAX_NAME_LENGTH + 1), "name is 257 code points long; the maximum is 256"),
         ("bell\x07", "name contains control character U+0007 at position 4"),
         ("abc\u202efed", "name contains bidirectional control character U+202E at position 3"),
         ("\u200b", "name has no visible character (U+200B at position 0 is invisible)"),

@@ -76,3 +76,14 @@ def test_max_poll_interval_below_the_session_timeout_is_refused(
 def test_max_poll_interval_defaults_well_below_librdkafkas_five_minutes() -> None:
     # It bounds how long a rebalance waits for members lost in a broker restart.
     assert load_settings(ConsumerSettings).max_poll_interval_ms == 30_000
+
+
+def test_a_first_backoff_above_its_maximum_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELLO_CONSUMER_RETRY_BACKOFF_SECONDS", "5")
+    monkeypatch.setenv("HELLO_CONSUMER_RETRY_BACKOFF_MAX_SECONDS", "1")
+    with pytest.raises(ConfigError) as info:
+        load_settings(ConsumerSettings)
+    assert str(info.value) == (
+        "invalid settings: HELLO_CONSUMER_RETRY_BACKOFF_SECONDS (5) must not exceed "
+        "HELLO_CONSUMER_RETRY_BACKOFF_MAX_SECONDS (1)"
+    )

@@ -34,7 +34,7 @@ def test_refuses_empty_and_blank_names(name: str) -> None:
 
 def test_refuses_names_over_the_maximum_and_says_both_lengths() -> None:
     assert name_problem("é" * (MAX_NAME_LENGTH + 1)) == (
-        "name is 257 characters long; the maximum is 256"
+        "name is 257 code points long; the maximum is 256"
     )
 
 

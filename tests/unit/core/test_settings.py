@@ -210,3 +210,34 @@ def test_extra_kafka_properties_cannot_redirect_or_weaken_clients(
         load_settings(ApiSettings)
     monkeypatch.setenv("HELLO_API_KAFKA__EXTRA", '{"socket.keepalive.enable": true}')
     assert load_settings(ApiSettings).kafka.extra == {"socket.keepalive.enable": True}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HELLO_API_TOPIC", "bad topic!"),
+        ("HELLO_API_TOPIC", ".."),
+        ("HELLO_API_TOPIC", "t" * 250),
+        ("HELLO_CONSUMER_INPUT_TOPIC", "in/put"),
+        ("HELLO_CONSUMER_OUTPUT_TOPIC", "grüße"),
+        ("HELLO_CONSUMER_DEAD_LETTER_TOPIC", "dead letters"),
+    ],
+)
+def test_a_topic_name_kafka_would_refuse_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    settings_cls = ApiSettings if variable.startswith("HELLO_API_") else ConsumerSettings
+    with pytest.raises(ConfigError) as info:
+        load_settings(settings_cls)
+    message = str(info.value)
+    assert message.startswith(f"invalid settings: {variable}: ")
+    assert repr(value) in message
+    if value != "..":
+        assert "1 to 249 of the characters a-z A-Z 0-9 . _ -" in message
+
+
+@pytest.mark.parametrize("value", ["t" * 249, "orders.v2_EU-1", "_internal"])
+def test_topic_names_kafka_accepts_pass(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("HELLO_API_TOPIC", value)
+    assert load_settings(ApiSettings).topic == value
