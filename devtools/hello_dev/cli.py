@@ -7,22 +7,29 @@ import pathlib
 import signal
 import tempfile
 import threading
+from typing import get_args
 
 import click
 
 from hello_core import logs
+from hello_core.settings import LogLevel
 from hello_dev import kafka as kafka_tools
 from hello_dev.kafka import KafkaToolingError
 from hello_dev.pipeline import (
     DEAD_LETTER_TOPIC,
+    DEFAULT_PARTITIONS,
     INPUT_TOPIC,
     OUTPUT_TOPIC,
     LocalPipeline,
     ServiceStartError,
+    pipeline_topics,
 )
 from hello_dev.ports import free_port
 
 logger = logging.getLogger(__name__)
+
+# A TCP port; 0 is allowed and means "pick a free one" (the code asks free_port()).
+PORT = click.IntRange(0, 65535)
 
 
 def _wait_for_signal() -> None:
@@ -33,9 +40,16 @@ def _wait_for_signal() -> None:
 
 
 @click.group()
-@click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(get_args(LogLevel), case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="Any letter case.",
+)
 def cli(log_level: str) -> None:
     """Development tooling for hello-platform."""
+    # click.Choice hands back the choice as spelled above, i.e. upper case.
     logs.configure(log_level.upper(), "text")
 
 
@@ -53,17 +67,46 @@ def kafka_fetch(version: str) -> None:
 
 @kafka.command("start")
 @click.option("--brokers", default=1, show_default=True, type=click.IntRange(1, 5))
-@click.option("--port", default=None, type=int, help="Client port (single broker only).")
+@click.option(
+    "--port",
+    default=9092,
+    show_default=True,
+    type=PORT,
+    help="Client port, single broker only (several brokers always get free ports); "
+    "0 picks a free port. The services' default is 127.0.0.1:9092.",
+)
+@click.option(
+    "--topics",
+    is_flag=True,
+    help=f"Also create the pipeline's topics, as `hello-dev up` does: {INPUT_TOPIC}, "
+    f"{OUTPUT_TOPIC} (--partitions each) and {DEAD_LETTER_TOPIC} (1).",
+)
+@click.option(
+    "--partitions",
+    default=DEFAULT_PARTITIONS,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Partitions of the input and output topics, with --topics.",
+)
 @click.option("--version", default=kafka_tools.KAFKA_VERSION, show_default=True)
-def kafka_start(brokers: int, port: int | None, version: str) -> None:
+def kafka_start(brokers: int, port: int, topics: bool, partitions: int, version: str) -> None:
     """Start a cluster and keep it running until Ctrl-C."""
-    cluster = kafka_tools.KafkaCluster(brokers=brokers, port=port, version=version)
+    cluster = kafka_tools.KafkaCluster(brokers=brokers, port=port or None, version=version)
     try:
         cluster.start()
     except KafkaToolingError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
+        if topics:
+            try:
+                cluster.create_topics(pipeline_topics(partitions))
+            except KafkaToolingError as exc:
+                raise click.ClickException(str(exc)) from exc
         click.echo(kafka_tools.describe(cluster))
+        if topics:
+            click.echo(
+                f"topics: {INPUT_TOPIC} -> {OUTPUT_TOPIC}, dead letters to {DEAD_LETTER_TOPIC}"
+            )
         click.echo("Ctrl-C stops it and deletes its data.")
         _wait_for_signal()
     finally:
@@ -71,8 +114,20 @@ def kafka_start(brokers: int, port: int | None, version: str) -> None:
 
 
 @cli.command()
-@click.option("--api-port", default=50051, show_default=True, help="gRPC port of the API.")
-@click.option("--kafka-port", default=9092, show_default=True)
+@click.option(
+    "--api-port",
+    default=50051,
+    show_default=True,
+    type=PORT,
+    help="gRPC port of the API; 0 picks a free port.",
+)
+@click.option(
+    "--kafka-port",
+    default=9092,
+    show_default=True,
+    type=PORT,
+    help="Client port of the broker; 0 picks a free port.",
+)
 @click.option("--consumers", default=1, show_default=True, type=click.IntRange(1, 16))
 @click.option("--partitions", default=6, show_default=True, type=click.IntRange(1, 1000))
 @click.option(
@@ -85,6 +140,10 @@ def up(
     api_port: int, kafka_port: int, consumers: int, partitions: int, workdir: pathlib.Path | None
 ) -> None:
     """Start Kafka, create the topics, start the API and the consumer(s)."""
+    if api_port and api_port == kafka_port:
+        raise click.BadParameter(
+            f"--api-port and --kafka-port are both {api_port}; they must differ."
+        )
     workdir = workdir or pathlib.Path(tempfile.mkdtemp(prefix="hello-platform-"))
     pipeline = LocalPipeline(
         workdir=workdir,

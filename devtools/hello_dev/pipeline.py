@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from hello_dev.kafka import KafkaCluster
-from hello_dev.ports import free_port
+from hello_dev.ports import free_port, port_in_use
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,11 @@ INPUT_TOPIC = "default-topic"
 OUTPUT_TOPIC = "greetings"
 DEAD_LETTER_TOPIC = "default-topic.dlt"
 DEFAULT_PARTITIONS = 6
+
+
+def pipeline_topics(partitions: int = DEFAULT_PARTITIONS) -> dict[str, int]:
+    """``{topic: partitions}`` of what the API and the consumer read and write."""
+    return {INPUT_TOPIC: partitions, OUTPUT_TOPIC: partitions, DEAD_LETTER_TOPIC: 1}
 
 
 class ServiceStartError(RuntimeError):
@@ -211,14 +216,31 @@ class LocalPipeline:
     ) -> None:
         self.stop()
 
+    def check_ports(self) -> None:
+        """Refuse, before anything starts, a fixed port that something already listens on.
+
+        Otherwise a taken API port only shows once Kafka is up and the topics
+        exist, when the API exits. Ports left to ``free_port()`` are not checked.
+        """
+        fixed = [
+            (self.kafka_port if self.kafka is None else None, "Kafka"),
+            (self.api_port, "the API's gRPC port"),
+            (self.api_http_port, "the API's HTTP probes"),
+        ]
+        for port, what in fixed:
+            if port and port_in_use(port):
+                raise ServiceStartError(
+                    f"port 127.0.0.1:{port} is already in use ({what}); "
+                    "stop whatever listens there or pick another port"
+                )
+
     def start(self) -> None:
+        self.check_ports()
         try:
             if self.kafka is None:
                 self.kafka = KafkaCluster(workdir=self.workdir / "kafka", port=self.kafka_port)
                 self.kafka.start()
-            self.kafka.create_topics(
-                {INPUT_TOPIC: self.partitions, OUTPUT_TOPIC: self.partitions, DEAD_LETTER_TOPIC: 1}
-            )
+            self.kafka.create_topics(pipeline_topics(self.partitions))
             bootstrap = self.kafka.bootstrap_servers
             for index in range(self.consumers):
                 self.start_consumer(index)

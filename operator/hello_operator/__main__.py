@@ -1,15 +1,17 @@
 """Entry point ``hello-operator`` (also ``python -m hello_operator``).
 
-Reads ``HELLO_OPERATOR_*`` settings, serves Prometheus metrics, and runs the
-kopf operator with peering, so that of several replicas only one acts.
-kopf handles SIGTERM/SIGINT: it stops the daemons (each finishes its poll)
-and exits.
+Reads ``HELLO_OPERATOR_*`` settings, checks that a Kubernetes client
+configuration loads (bad settings and no configuration both exit 2 with one
+line), serves Prometheus metrics, and runs the kopf operator with peering, so
+that of several replicas only one acts. kopf handles SIGTERM/SIGINT: it stops
+the daemons (each finishes its poll) and exits.
 """
 
 from __future__ import annotations
 
 import faulthandler
 import logging
+import os
 import secrets
 import signal
 
@@ -47,9 +49,54 @@ SUMMARY = (
 )
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+
+
+def check_kube_config() -> None:
+    """Load the Kubernetes client configuration as kopf will, or raise ConfigError.
+
+    kopf logs in with the kubernetes client: the in-cluster ServiceAccount,
+    else ``KUBECONFIG`` (or ``~/.kube/config``). When neither loads it
+    retries every minute, forever, after a long traceback; checking here first
+    turns that into one line naming what was tried, and exit code 2.
+    """
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return
+    except config.ConfigException as exc:
+        in_cluster = _one_line(exc)
+    location = os.environ.get("KUBECONFIG", "~/.kube/config")
+    paths = [os.path.expanduser(p) for p in location.split(os.pathsep) if p]
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=location, client_configuration=configuration, persist_config=False
+        )
+        return
+    except Exception as exc:  # noqa: BLE001 - any failure means no usable kubeconfig
+        if not paths:
+            reason = "it names no file"
+        elif not any(os.path.exists(p) for p in paths):
+            reason = f"{', '.join(paths)}: no such file"
+        else:
+            reason = f"{', '.join(paths)}: {_one_line(exc)}"
+    where = "in KUBECONFIG" if "KUBECONFIG" in os.environ else f"{location}, KUBECONFIG being unset"
+    raise ConfigError(
+        "no Kubernetes configuration: tried the in-cluster service account "
+        f"({in_cluster}) and the kubeconfig {where} ({reason})"
+    )
+
+
 def run() -> int:
     try:
         settings = load_settings(OperatorSettings)
+    except ConfigError as exc:
+        fail(PROG, exc)
+    try:
+        check_kube_config()
     except ConfigError as exc:
         fail(PROG, exc)
     configure(settings.log.level, settings.log.format)
