@@ -29,6 +29,7 @@ import yaml
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from kubernetes import client, dynamic
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from hello_dev.kafka import KafkaCluster
 from hello_dev.kube import KubeApiServer, binaries_cached
@@ -54,7 +55,14 @@ def eventually(
             value = check()
             if value:
                 return value
-        except (AssertionError, client.ApiException, KafkaException, KeyError, TypeError) as exc:
+        except (
+            AssertionError,
+            client.ApiException,
+            KafkaException,
+            KeyError,
+            TypeError,
+            ResourceNotFoundError,  # a new CRD not yet in discovery
+        ) as exc:
             last = exc
         time.sleep(interval)
     raise AssertionError(f"not true within {timeout:.0f}s: {what or check}; last error: {last!r}")
