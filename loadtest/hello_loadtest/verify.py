@@ -1,12 +1,13 @@
 """Reconciling the calls the API accepted with the greetings the consumer wrote.
 
-Pure: the Kafka reader (``kafka_reader``) feeds it what it read.
+Pure: the Kafka reader (``kafka_reader``) feeds it what it read, and what
+went wrong while it read (``unread_error``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
@@ -56,4 +57,48 @@ def reconcile(expected_ids: Iterable[str], delivered: Iterable[Delivered]) -> Re
         duplicates=sum(n - 1 for n in seen.values()),
         unexpected=unexpected,
         e2e=e2e,
+    )
+
+
+# librdkafka's names (KafkaError.name()) for "the brokers could not be talked
+# to". It retries these itself, so the reader keeps reading through them.
+CONTACT_ERRORS = frozenset({"_TRANSPORT", "_ALL_BROKERS_DOWN", "_RESOLVE", "_TIMED_OUT"})
+_ALL_BROKERS_DOWN = "_ALL_BROKERS_DOWN"
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderError:
+    """An error librdkafka reported to the reader (error callback or message error)."""
+
+    code: str  # librdkafka's name for it, e.g. "_TRANSPORT"
+    reason: str
+
+
+def unread_error(
+    *,
+    missing: int,
+    unreachable: str | None,
+    errors: Sequence[ReaderError],
+    bootstrap_servers: str,
+    topic: str,
+) -> str | None:
+    """Why the reading cannot be trusted, or None when the missing ids are lost.
+
+    ``missing`` expected ids were not read by the end of the reading;
+    ``unreachable`` is None when Kafka answered for the topic after that,
+    else why not; ``errors`` are what librdkafka reported meanwhile, oldest
+    first. Ids missing from a topic the reader can reach were not there: a
+    measurement. Ids missing while Kafka cannot be reached were not read, so
+    nothing is known about them. The reason given is librdkafka's most
+    specific: its last error other than "all brokers are down", else that,
+    else why the check at the end failed.
+    """
+    if missing == 0 or unreachable is None:
+        return None
+    specific = [e for e in errors if e.code != _ALL_BROKERS_DOWN]
+    chosen = specific or list(errors)
+    reason = chosen[-1].reason if chosen else unreachable
+    return (
+        f"lost contact with Kafka at {bootstrap_servers} while reading {topic!r}: {reason}; "
+        "lost/duplicate counts are unknown"
     )
