@@ -79,6 +79,11 @@ class Publisher:
         """True while Kafka answers that the topic does not exist."""
         return bool(self._topic_missing)
 
+    @property
+    def waiting(self) -> int:
+        """Records produced and not yet answered by Kafka (queued or in flight)."""
+        return len(self._producer)
+
     def stalled_for(self) -> float | None:
         """Seconds the oldest unanswered delivery has waited, once over ``ack_stall_seconds``."""
         return self._acks.stalled_for()
