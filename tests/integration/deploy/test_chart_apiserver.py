@@ -21,6 +21,7 @@ import pytest
 import yaml
 from kubernetes import dynamic
 from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from hello_dev.helm import ensure_helm
 from tests.deploy_contract import CHART
@@ -95,7 +96,26 @@ def crd_installed(dyn: dynamic.DynamicClient) -> None:
         time.sleep(0.2)
     if pending:
         pytest.fail(f"CRDs not Established within 30 s: {sorted(pending)}")
-    dyn.resources.invalidate_cache()
+    # Discovery of a new group lags a little behind Established.
+    kinds = [
+        (f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])
+        for path in sorted((CHART / "crds").glob("*.yaml"))
+        for crd in yaml.safe_load_all(path.read_text())
+        if crd
+        for version in crd["spec"]["versions"]
+        if version.get("served", True)
+    ]
+    while kinds and time.monotonic() < deadline + 30:
+        dyn.resources.invalidate_cache()
+        try:
+            for api_version, kind in kinds:
+                dyn.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            time.sleep(0.2)
+            continue
+        break
+    else:
+        pytest.fail(f"CRD kinds not discoverable within 60 s: {kinds}")
 
 
 def _dry_run_apply(dyn: dynamic.DynamicClient, doc: dict[str, Any], namespace: str) -> None:
