@@ -2,8 +2,11 @@
 
     python -m tests.integration.loadtest.counting_server --delay 0.2
 
-prints the bound port (127.0.0.1 only), serves until SIGTERM, then prints
-``received=<n>``: the calls that reached it, to hold a client's report to.
+prints the bound port (127.0.0.1 only), then ``call <name>`` as each call
+arrives (before the delay), so a test can wait for calls to be flowing and
+see which ones came; serves until SIGTERM, then prints ``received=<n>``: the
+calls that reached it, to hold a client's report to. Every line is flushed
+when it is printed, so its stdout can be a file that a test reads meanwhile.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class CountingServicer(hello_pb2_grpc.HelloApiServicer):
 
     async def SayHello(self, request, unused_context):
         self.received += 1
+        print(f"call {request.name}", flush=True)
         await asyncio.sleep(self.delay_s)
         return hello_pb2.HelloReply(
             message=f"Hello, {request.name}!",
