@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from hello_consumer.loop import transactional_producer_config
 from hello_consumer.settings import ConsumerSettings
 from hello_core.errors import ConfigError
 from hello_core.settings import load_settings
@@ -87,3 +88,17 @@ def test_a_first_backoff_above_its_maximum_is_refused(monkeypatch: pytest.Monkey
         "invalid settings: HELLO_CONSUMER_RETRY_BACKOFF_SECONDS (5) must not exceed "
         "HELLO_CONSUMER_RETRY_BACKOFF_MAX_SECONDS (1)"
     )
+
+
+def test_the_transactional_producer_retries_concurrent_transactions_quickly() -> None:
+    config = transactional_producer_config(load_settings(ConsumerSettings), "txn-1")
+    assert config["retry.backoff.ms"] == 10
+    assert config["transactional.id"] == "txn-1"
+    assert config["transaction.timeout.ms"] == 10_000
+    assert config["message.timeout.ms"] == 10_000  # librdkafka: at most the txn timeout
+
+
+def test_kafka_extra_may_choose_another_retry_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELLO_CONSUMER_KAFKA__EXTRA", '{"retry.backoff.ms": 50}')
+    config = transactional_producer_config(load_settings(ConsumerSettings), "txn-1")
+    assert config["retry.backoff.ms"] == 50
