@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
     Consumer,
     KafkaError,
     KafkaException,
@@ -144,6 +146,9 @@ class ConsumerLoop:
         self._producer: Producer | None = None
         # The blocking Kafka call in progress and when it started, for stuck_call().
         self._in_call: tuple[str, float] | None = None
+        # Set when librdkafka failed to fetch the committed offsets of a new
+        # assignment; see _reassign_at_committed().
+        self._reassign_wanted = False
 
     # -- probes ------------------------------------------------------------
 
@@ -263,6 +268,8 @@ class ConsumerLoop:
         try:
             while not self.stopping.is_set():
                 self.last_turn = self._clock()
+                if self._reassign_wanted:
+                    self._reassign_at_committed(consumer)
                 batch = self._next_batch(consumer)
                 if batch:
                     self._process_once(consumer, batch)
@@ -380,6 +387,13 @@ class ConsumerLoop:
                 continue
             elif error.fatal():
                 raise FatalConsumerError(f"consumer error: {error.str()}")
+            elif _offsets_not_fetched(error):
+                self._reassign_wanted = True
+                logger.warning(
+                    "committed offsets of the assignment not fetched; re-assigning them "
+                    "at their committed offsets",
+                    extra={"code": error.name(), "reason": error.str()},
+                )
             else:
                 logger.warning(
                     "consume error",
@@ -571,6 +585,52 @@ class ConsumerLoop:
                 )
                 self.last_turn = self._clock()  # each try is bounded: waiting, not stuck
 
+    def _reassign_at_committed(self, consumer: Consumer) -> None:
+        """Assign our partitions again, each at its committed offset.
+
+        When the group coordinator moved (a broker stall or restart), the
+        OffsetFetch that librdkafka sends for a new assignment can fail with
+        NOT_COORDINATOR for the whole request; librdkafka then never retries
+        it and never starts fetching those partitions, so their lag grows
+        while the consumer looks healthy (confluentinc/librdkafka#5586).
+        Assigning them again with explicit offsets needs no OffsetFetch.
+        Runs between batches, with no transaction open.
+        """
+        owned = [TopicPartition(t, p) for (t, p) in sorted(self.assignment)]
+        if not owned:
+            self._reassign_wanted = False
+            return
+        try:
+            with self._calling("committed"):
+                committed = consumer.committed(owned, timeout=10)
+            failed = next((tp.error for tp in committed if tp.error is not None), None)
+            if failed is not None:
+                raise KafkaException(failed)
+        except KafkaException as exc:
+            logger.warning(
+                "cannot read committed offsets yet; trying again",
+                extra={"reason": exc.args[0].str()},
+            )
+            self.stopping.wait(1)
+            return
+        reset = OFFSET_BEGINNING if self.settings.auto_offset_reset == "earliest" else OFFSET_END
+        explicit = [
+            TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else reset)
+            for tp in committed
+        ]
+        try:
+            consumer.incremental_unassign(owned)
+            consumer.incremental_assign(explicit)
+        except KafkaException as exc:
+            raise FatalConsumerError(
+                f"cannot re-assign partitions at their committed offsets: {exc.args[0].str()}"
+            ) from exc
+        self._reassign_wanted = False
+        logger.info(
+            "partitions re-assigned at their committed offsets",
+            extra={"offsets": ",".join(f"{t.topic}[{t.partition}]@{t.offset}" for t in explicit)},
+        )
+
     def _rewind(self, consumer: Consumer, batch: list[Message]) -> None:
         """Seek back to the batch's first offsets, whose outputs were not committed.
 
@@ -646,6 +706,21 @@ class ConsumerLoop:
             if remaining:
                 logger.error("producer closed with undelivered records", extra={"count": remaining})
         logger.info("consumer stopped", extra={"group": self.settings.group_id})
+
+
+# Coordinator errors with which librdkafka gives up fetching a new
+# assignment's committed offsets (reported as "Failed to fetch committed offsets").
+_COORDINATOR_ERRORS = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    }
+)
+
+
+def _offsets_not_fetched(error: KafkaError) -> bool:
+    return error.code() in _COORDINATOR_ERRORS and "committed offsets" in error.str()
 
 
 def _batch_starts(batch: list[Message]) -> dict[tuple[str, int], int]:

@@ -1,0 +1,63 @@
+"""The consumer's re-assignment at committed offsets, against a real broker.
+
+What triggers it (librdkafka#5586, an OffsetFetch answered NOT_COORDINATOR as
+a whole) cannot be caused on demand; tests/unit/consumer/test_reassign.py
+covers that decision. Here the re-assignment itself runs on a real consumer
+in our group configuration (cooperative-sticky), and fetching must resume at
+exactly the committed offsets.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from hello_consumer.loop import ConsumerLoop
+from hello_consumer.settings import ConsumerSettings
+from hello_core.kafka import consumer_config
+from hello_core.settings import KafkaSettings
+from hello_dev.kafka import KafkaCluster
+
+
+def test_reassigned_partitions_resume_at_their_committed_offsets(kafka: KafkaCluster) -> None:
+    topic, group = f"reassign-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
+    kafka.create_topics({topic: 3})
+    producer = Producer({"bootstrap.servers": kafka.bootstrap_servers})
+    for i in range(30):
+        producer.produce(topic, value=b"%d" % i, partition=i % 3)
+    assert producer.flush(30) == 0
+
+    settings = ConsumerSettings(
+        input_topic=topic,
+        group_id=group,
+        kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers),
+    )
+    loop = ConsumerLoop(settings)
+    consumer = Consumer(consumer_config(settings.kafka, group_id=group))
+    try:
+        consumer.subscribe([topic], on_assign=loop._on_assign)
+        deadline = time.monotonic() + 60
+        while len(loop.assignment) < 3:
+            assert time.monotonic() < deadline, "no assignment within 60 s"
+            consumer.consume(1, timeout=0.2)
+        # Partition 0 has a committed offset of 4, partition 1 of 9, partition 2 none.
+        consumer.commit(
+            offsets=[TopicPartition(topic, 0, 4), TopicPartition(topic, 1, 9)], asynchronous=False
+        )
+
+        loop._reassign_wanted = True
+        loop._reassign_at_committed(consumer)
+        assert not loop._reassign_wanted
+
+        first: dict[int, int] = {}
+        deadline = time.monotonic() + 30
+        while len(first) < 3 and time.monotonic() < deadline:
+            for message in consumer.consume(10, timeout=0.5):
+                if message.error() is None:
+                    first.setdefault(int(message.partition() or 0), int(message.offset() or 0))
+        # Partition 2 has no committed offset: earliest, as auto.offset.reset says.
+        assert first == {0: 4, 1: 9, 2: 0}
+    finally:
+        consumer.close()
