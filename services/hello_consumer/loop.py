@@ -76,6 +76,8 @@ TXN_CALL_TIMEOUT = 30.0
 # (librdkafka can hang in send_offsets_to_transaction after a broker restart,
 # confluentinc/librdkafka#5456 and #5511): the process exits to be restarted.
 STUCK_CALL_SECONDS = TXN_CALL_TIMEOUT + 15.0
+# Tries at reading committed offsets after a commit whose outcome is unknown.
+COMMITTED_READ_ATTEMPTS = 3
 
 
 # Until the coordinator has written the previous commit's markers, it answers
@@ -664,20 +666,9 @@ class ConsumerLoop:
         owned = [TopicPartition(t, p) for (t, p) in sorted(starts) if (t, p) in self.assignment]
         if not owned:
             return
-        try:
-            with self._calling("committed"):
-                committed = consumer.committed(owned, timeout=TXN_CALL_TIMEOUT)
-        except KafkaException as exc:
-            raise FatalConsumerError(
-                f"cannot read committed offsets after an unanswered commit: {exc.args[0].str()}"
-            ) from exc
+        committed = self._read_committed(consumer, owned)
         resumed = []
         for tp in committed:
-            if tp.error is not None:
-                raise FatalConsumerError(
-                    f"cannot read the committed offset of {tp.topic}[{tp.partition}]: "
-                    f"{tp.error.str()}"
-                )
             # No committed offset at all: the batch did not land, and nothing before it did.
             offset = tp.offset if tp.offset >= 0 else starts[(tp.topic, tp.partition)]
             try:
@@ -688,6 +679,39 @@ class ConsumerLoop:
                 ) from exc
             resumed.append(f"{tp.topic}[{tp.partition}]@{offset}")
         logger.info("resumed from committed offsets", extra={"offsets": ",".join(resumed)})
+
+    def _read_committed(
+        self, consumer: Consumer, owned: list[TopicPartition]
+    ) -> list[TopicPartition]:
+        """The committed offsets of ``owned``, asked up to COMMITTED_READ_ATTEMPTS times.
+
+        Right after a broker stall the group coordinator may not answer the
+        first request in time; each try is bounded by its own timeout.
+        """
+        for attempt in range(1, COMMITTED_READ_ATTEMPTS + 1):
+            try:
+                with self._calling("committed"):
+                    committed: list[TopicPartition] = consumer.committed(
+                        owned, timeout=TXN_CALL_TIMEOUT
+                    )
+                failed = [tp for tp in committed if tp.error is not None]
+                if not failed:
+                    return committed
+                reason = "; ".join(f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in failed)
+            except KafkaException as exc:
+                reason = exc.args[0].str()
+            if attempt == COMMITTED_READ_ATTEMPTS or self.stopping.is_set():
+                raise FatalConsumerError(
+                    f"cannot read committed offsets after an unanswered commit "
+                    f"({attempt} tries): {reason}"
+                )
+            logger.warning(
+                "reading committed offsets failed, retrying",
+                extra={"attempt": attempt, "reason": reason},
+            )
+            self.last_turn = self._clock()  # bounded waiting, not a stall
+            self.stopping.wait(1.0)
+        raise AssertionError("not reached")
 
     def _close(self, consumer: Consumer, producer: Producer | None) -> None:
         logger.info("consumer leaving group", extra={"group": self.settings.group_id})

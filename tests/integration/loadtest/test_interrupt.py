@@ -249,7 +249,11 @@ def test_first_ctrl_c_waits_for_calls_in_flight_and_writes_an_interrupted_report
     assert len(names) >= CALLS_BEFORE_FIRST_CTRL_C
     assert requests["sent"] == requests["ok"] == len(names)
     assert requests["failed"] == 0
-    assert requests["not_sent"] == 0
+    # A worker whose loop was busy when the stop came has calls that came due
+    # just before its cut and never started: not_sent. On a loaded machine a
+    # few; a stop that counted the rest of the schedule would give ~2,900.
+    not_sent = requests["not_sent"]
+    assert 0 <= not_sent <= RATE // 2
 
     # The calls that came: each worker sent its share of the schedule (every
     # WORKERS-th call) in order up to its own cut, skipping and repeating none.
@@ -261,18 +265,19 @@ def test_first_ctrl_c_waits_for_calls_in_flight_and_writes_an_interrupted_report
         assert mine, f"worker {worker} sent nothing"
         assert mine == list(range(worker, mine[-1] + 1, WORKERS)), f"worker {worker} skipped"
         last_sent[worker] = mine[-1]
-    # Scheduled counts exactly the calls due before the stop: before each
-    # worker's own cut (and all of them were sent, none is not_sent), not the
-    # rest of the 60 s schedule.
-    assert requests["scheduled"] == len(indexes)
+    # Scheduled counts exactly the calls due before the stop, before each
+    # worker's own cut: those sent and those not_sent, not the rest of the
+    # 60 s schedule.
+    assert requests["scheduled"] == len(indexes) + not_sent
     # measured_s is the latest cut. The workers see the stop at different
     # moments (tens of ms apart, more on a loaded machine: 80 ms is already two
     # calls), so scheduled is not 50/s times measured_s to within a call or
     # two. Each cut is pinned instead by its worker's own calls: after its last
-    # call came due, no later than its next one (which was not counted, so was
-    # not due). That is a window of WORKERS / RATE = 40 ms, whatever the skew.
+    # call came due, no later than its next one that was not counted (not due).
+    # With nothing not_sent, a window of WORKERS / RATE = 40 ms, whatever the
+    # skew; each call not_sent came due before a cut and widens it by one.
     cut_after = max(_due_s(last) for last in last_sent.values())
-    cut_by = max(_due_s(last + WORKERS) for last in last_sent.values())
+    cut_by = max(_due_s(last + WORKERS * (1 + not_sent)) for last in last_sent.values())
     assert cut_after - REPORT_ROUNDING_S <= measured <= cut_by + REPORT_ROUNDING_S, last_sent
     # So no more than 50/s over measured_s was scheduled, give or take one per
     # worker at its cut (fewer when a worker stopped before the last one).

@@ -188,10 +188,37 @@ def test_revoked_partitions_are_left_to_their_new_owner() -> None:
 def test_exits_rather_than_guess_when_committed_offsets_cannot_be_read() -> None:
     clock = FakeClock()
     loop, _ = make_loop(clock, FakeProducer(clock, [timed_out()]), FakeProducer(clock, []))
+    loop.stopping.wait = lambda _timeout=None: False  # type: ignore[method-assign]
     consumer = FakeConsumer({}, committed_error=KafkaError(KafkaError._TIMED_OUT, "no answer"))
-    with pytest.raises(FatalConsumerError, match="cannot read committed offsets"):
+    with pytest.raises(FatalConsumerError, match=r"cannot read committed offsets .*\(3 tries\)"):
         loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
     assert consumer.seeks == []
+
+
+class SlowCoordinatorConsumer(FakeConsumer):
+    """Times out reading committed offsets ``failures`` times, then answers."""
+
+    def __init__(self, committed: dict[int, int], failures: int) -> None:
+        super().__init__(committed)
+        self.failures = failures
+        self.asked = 0
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        self.asked += 1
+        if self.asked <= self.failures:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "no answer yet"))
+        return super().committed(partitions, timeout)
+
+
+def test_committed_offsets_are_asked_for_again_after_a_stall() -> None:
+    clock = FakeClock()
+    loop, _ = make_loop(clock, FakeProducer(clock, [timed_out()]), FakeProducer(clock, []))
+    loop.stopping.wait = lambda _timeout=None: False  # type: ignore[method-assign]
+    loop.assignment = {(TOPIC, 0), (TOPIC, 1)}
+    consumer = SlowCoordinatorConsumer({0: 40, 1: 8}, failures=2)
+    loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
+    assert consumer.asked == 3
+    assert consumer.seeks == [(0, 40), (1, 8)]
 
 
 def test_non_retriable_commit_errors_abort_and_rewind_to_the_batch_start() -> None:
