@@ -93,9 +93,6 @@ def check_kube_config() -> None:
 def run() -> int:
     try:
         settings = load_settings(OperatorSettings)
-    except ConfigError as exc:
-        fail(PROG, exc)
-    try:
         check_kube_config()
     except ConfigError as exc:
         fail(PROG, exc)

@@ -602,16 +602,10 @@ class ConsumerLoop:
         if not owned:
             self._reassign_wanted = False
             return
-        try:
-            with self._calling("committed"):
-                committed = consumer.committed(owned, timeout=10)
-            failed = next((tp.error for tp in committed if tp.error is not None), None)
-            if failed is not None:
-                raise KafkaException(failed)
-        except KafkaException as exc:
+        committed, unread = self._ask_committed(consumer, owned, timeout=10)
+        if unread is not None:
             logger.warning(
-                "cannot read committed offsets yet; trying again",
-                extra={"reason": exc.args[0].str()},
+                "cannot read committed offsets yet; trying again", extra={"reason": unread}
             )
             self.stopping.wait(1)
             return
@@ -689,17 +683,9 @@ class ConsumerLoop:
         first request in time; each try is bounded by its own timeout.
         """
         for attempt in range(1, COMMITTED_READ_ATTEMPTS + 1):
-            try:
-                with self._calling("committed"):
-                    committed: list[TopicPartition] = consumer.committed(
-                        owned, timeout=TXN_CALL_TIMEOUT
-                    )
-                failed = [tp for tp in committed if tp.error is not None]
-                if not failed:
-                    return committed
-                reason = "; ".join(f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in failed)
-            except KafkaException as exc:
-                reason = exc.args[0].str()
+            committed, reason = self._ask_committed(consumer, owned, timeout=TXN_CALL_TIMEOUT)
+            if reason is None:
+                return committed
             if attempt == COMMITTED_READ_ATTEMPTS or self.stopping.is_set():
                 raise FatalConsumerError(
                     f"cannot read committed offsets after an unanswered commit "
@@ -712,6 +698,20 @@ class ConsumerLoop:
             self.last_turn = self._clock()  # bounded waiting, not a stall
             self.stopping.wait(1.0)
         raise AssertionError("not reached")
+
+    def _ask_committed(
+        self, consumer: Consumer, owned: list[TopicPartition], *, timeout: float
+    ) -> tuple[list[TopicPartition], str | None]:
+        """One request for the committed offsets of ``owned``, and why it failed (or None)."""
+        try:
+            with self._calling("committed"):
+                committed: list[TopicPartition] = consumer.committed(owned, timeout=timeout)
+        except KafkaException as exc:
+            return [], exc.args[0].str()
+        failed = [tp for tp in committed if tp.error is not None]
+        if failed:
+            return committed, "; ".join(f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in failed)
+        return committed, None
 
     def _close(self, consumer: Consumer, producer: Producer | None) -> None:
         logger.info("consumer leaving group", extra={"group": self.settings.group_id})

@@ -103,20 +103,19 @@ class ConsumerSettings(BaseSettings):
     @model_validator(mode="after")
     def _poll_interval_covers_session(self) -> ConsumerSettings:
         if self.max_poll_interval_ms < self.session_timeout_ms:
-            prefix = str(self.model_config.get("env_prefix", ""))
             raise ValueError(
-                f"{prefix}MAX_POLL_INTERVAL_MS ({self.max_poll_interval_ms}) must be at least "
-                f"{prefix}SESSION_TIMEOUT_MS ({self.session_timeout_ms}), as librdkafka requires"
+                f"{ENV_PREFIX}MAX_POLL_INTERVAL_MS ({self.max_poll_interval_ms}) must be at "
+                f"least {ENV_PREFIX}SESSION_TIMEOUT_MS ({self.session_timeout_ms}), "
+                "as librdkafka requires"
             )
         return self
 
     @model_validator(mode="after")
     def _backoff_within_its_maximum(self) -> ConsumerSettings:
         if self.retry_backoff_seconds > self.retry_backoff_max_seconds:
-            prefix = str(self.model_config.get("env_prefix", ""))
             raise ValueError(
-                f"{prefix}RETRY_BACKOFF_SECONDS ({self.retry_backoff_seconds:g}) must not exceed "
-                f"{prefix}RETRY_BACKOFF_MAX_SECONDS ({self.retry_backoff_max_seconds:g})"
+                f"{ENV_PREFIX}RETRY_BACKOFF_SECONDS ({self.retry_backoff_seconds:g}) must not "
+                f"exceed {ENV_PREFIX}RETRY_BACKOFF_MAX_SECONDS ({self.retry_backoff_max_seconds:g})"
             )
         return self
 
@@ -124,8 +123,7 @@ class ConsumerSettings(BaseSettings):
     def _topics_differ(self) -> ConsumerSettings:
         topics = [self.input_topic, self.output_topic, self.dead_letter_topic]
         if len(set(topics)) != len(topics):
-            prefix = str(self.model_config.get("env_prefix", ""))
-            names = [prefix + n for n in ("INPUT_TOPIC", "OUTPUT_TOPIC", "DEAD_LETTER_TOPIC")]
+            names = [ENV_PREFIX + n for n in ("INPUT_TOPIC", "OUTPUT_TOPIC", "DEAD_LETTER_TOPIC")]
             raise ValueError(
                 f"{names[0]}, {names[1]} and {names[2]} must be three different topics "
                 f"(got {', '.join(repr(t) for t in topics)})"
