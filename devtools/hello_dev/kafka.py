@@ -460,22 +460,33 @@ class KafkaCluster:
                     raise
                 logger.debug("topic exists", extra={"topic": name})
         # Creation is acknowledged by the controller before every broker's
-        # metadata has the topic; wait so callers can use it at once.
+        # metadata has the topic, and each broker learns it on its own time:
+        # wait until every running node knows it, so callers can use it at
+        # once whichever broker they ask.
         deadline = time.monotonic() + timeout
-        while True:
-            metadata = admin.list_topics(timeout=5)
-            pending = [
-                name
-                for name, partitions in topics.items()
-                if name not in metadata.topics
-                or len(metadata.topics[name].partitions) < partitions
-                or any(p.leader < 0 for p in metadata.topics[name].partitions.values())
-            ]
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                raise KafkaToolingError(f"topics not ready after {timeout:.0f}s: {pending}")
-            time.sleep(0.1)
+        for node in self.nodes:
+            if not node.running:
+                continue
+            while True:
+                # A new client knows only this node, so this node answers.
+                own = AdminClient(
+                    {"bootstrap.servers": f"127.0.0.1:{node.port}", "logger": _quiet_client_logger}  # type: ignore[dict-item]
+                )
+                metadata = own.list_topics(timeout=5)
+                pending = [
+                    name
+                    for name, partitions in topics.items()
+                    if name not in metadata.topics
+                    or len(metadata.topics[name].partitions) < partitions
+                    or any(p.leader < 0 for p in metadata.topics[name].partitions.values())
+                ]
+                if not pending:
+                    break
+                if time.monotonic() > deadline:
+                    raise KafkaToolingError(
+                        f"topics not ready on node {node.node_id} after {timeout:.0f}s: {pending}"
+                    )
+                time.sleep(0.1)
 
 
 def describe(cluster: KafkaCluster) -> str:
