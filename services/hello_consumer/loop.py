@@ -18,6 +18,8 @@ Failures:
   new producer with the same transactional id, whose initialisation makes the
   coordinator settle the old transaction, then resume from the committed
   offsets, which say whether it landed. At most 3 times in 5 minutes, then exit.
+  The batch's partitions stay paused until those offsets can be read, while
+  the loop keeps polling, so the group membership survives the wait.
 """
 
 from __future__ import annotations
@@ -76,8 +78,13 @@ TXN_CALL_TIMEOUT = 30.0
 # (librdkafka can hang in send_offsets_to_transaction after a broker restart,
 # confluentinc/librdkafka#5456 and #5511): the process exits to be restarted.
 STUCK_CALL_SECONDS = TXN_CALL_TIMEOUT + 15.0
-# Tries at reading committed offsets after a commit whose outcome is unknown.
-COMMITTED_READ_ATTEMPTS = 3
+# After a commit of unknown outcome the batch's partitions are paused until
+# their committed offsets can be read. Each read is short so that the loop
+# keeps polling between tries: a consumer blocked in committed() cannot serve
+# the rejoin that a broker stall forces, and its OffsetFetch can then go
+# unanswered for minutes. Past the limit the process exits to be restarted.
+SETTLE_READ_TIMEOUT = 5.0
+UNSETTLED_LIMIT_SECONDS = 120.0
 
 
 # Until the coordinator has written the previous commit's markers, it answers
@@ -151,6 +158,10 @@ class ConsumerLoop:
         # Set when librdkafka failed to fetch the committed offsets of a new
         # assignment; see _reassign_at_committed().
         self._reassign_wanted = False
+        # Paused partitions whose committed offsets are not known yet, with the
+        # first offset of the batch whose commit went unanswered; see _settle().
+        self._unsettled: dict[tuple[str, int], int] = {}
+        self._unsettled_since: float | None = None
 
     # -- probes ------------------------------------------------------------
 
@@ -226,6 +237,8 @@ class ConsumerLoop:
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assignment |= {(p.topic, p.partition) for p in partitions}
+        # A new assignment starts from the committed offsets: nothing left to settle.
+        self._forget_unsettled(partitions)
         self.ready = True
         self._lost_since = None
         logger.info(
@@ -237,6 +250,7 @@ class ConsumerLoop:
         # Callbacks run inside consume(), between batches: no transaction is
         # open, so everything processed so far is already committed.
         self.assignment -= {(p.topic, p.partition) for p in partitions}
+        self._forget_unsettled(partitions)
         logger.info(
             "partitions revoked",
             extra={"group": self.settings.group_id, "partitions": _names(partitions)},
@@ -244,6 +258,7 @@ class ConsumerLoop:
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assignment -= {(p.topic, p.partition) for p in partitions}
+        self._forget_unsettled(partitions)
         if self._lost_since is None:
             self._lost_since = self._clock()
         logger.warning(
@@ -272,6 +287,8 @@ class ConsumerLoop:
                 self.last_turn = self._clock()
                 if self._reassign_wanted:
                     self._reassign_at_committed(consumer)
+                if self._unsettled:
+                    self._settle(consumer)
                 batch = self._next_batch(consumer)
                 if batch:
                     self._process_once(consumer, batch)
@@ -336,7 +353,7 @@ class ConsumerLoop:
                 extra={"code": exc.error.name(), "reason": str(exc), "records": len(batch)},
             )
             self._replace_producer(exc.error)
-            self._seek_to_committed(consumer, batch)
+            self._hold_until_committed(consumer, batch)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
             self._note_failure()
@@ -354,7 +371,7 @@ class ConsumerLoop:
                 self._rewind(consumer, batch)
             else:
                 self._replace_producer(error)
-                self._seek_to_committed(consumer, batch)
+                self._hold_until_committed(consumer, batch)
             self.stopping.wait(self._backoff())
         else:
             if self._failures:
@@ -384,6 +401,8 @@ class ConsumerLoop:
         for message in first + rest:
             error = message.error()
             if error is None:
+                if (message.topic(), message.partition()) in self._unsettled:
+                    continue  # fetched before the pause; read again once settled
                 records.append(message)
             elif error.code() == KafkaError._PARTITION_EOF:
                 continue
@@ -602,7 +621,7 @@ class ConsumerLoop:
         if not owned:
             self._reassign_wanted = False
             return
-        committed, unread = self._ask_committed(consumer, owned, timeout=10)
+        committed, unread = self._ask_committed(consumer, owned, timeout=SETTLE_READ_TIMEOUT)
         if unread is not None:
             logger.warning(
                 "cannot read committed offsets yet; trying again", extra={"reason": unread}
@@ -610,8 +629,16 @@ class ConsumerLoop:
             self.stopping.wait(1)
             return
         reset = OFFSET_BEGINNING if self.settings.auto_offset_reset == "earliest" else OFFSET_END
+        # A partition held after an unanswered commit and never committed
+        # restarts at that batch, not at the reset point past it.
         explicit = [
-            TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else reset)
+            TopicPartition(
+                tp.topic,
+                tp.partition,
+                tp.offset
+                if tp.offset >= 0
+                else self._unsettled.get((tp.topic, tp.partition), reset),
+            )
             for tp in committed
         ]
         try:
@@ -622,6 +649,7 @@ class ConsumerLoop:
                 f"cannot re-assign partitions at their committed offsets: {exc.args[0].str()}"
             ) from exc
         self._reassign_wanted = False
+        self._forget_unsettled(owned)  # assigned afresh, unpaused, at the committed offsets
         logger.info(
             "partitions re-assigned at their committed offsets",
             extra={"offsets": ",".join(f"{t.topic}[{t.partition}]@{t.offset}" for t in explicit)},
@@ -647,24 +675,68 @@ class ConsumerLoop:
             rewound.append(f"{topic}[{partition}]@{offset}")
         logger.info("transaction aborted and rewound", extra={"offsets": ",".join(rewound) or "-"})
 
-    def _seek_to_committed(self, consumer: Consumer, batch: list[Message]) -> None:
-        """Resume each of the batch's partitions from its committed offset.
+    def _hold_until_committed(self, consumer: Consumer, batch: list[Message]) -> None:
+        """Pause the batch's partitions until their committed offsets are known.
 
         Used when it is unknown whether the batch's transaction landed. Its
         offsets were part of it, so the committed offset says: past the batch
-        if it landed, the batch start if not. Reading them waits for the
-        coordinator to settle the transaction (read_committed fetches stable
-        offsets only). Without an answer the process exits rather than guess.
+        if it landed, the batch start if not. The other partitions go on.
         """
-        starts = _batch_starts(batch)
-        owned = [TopicPartition(t, p) for (t, p) in sorted(starts) if (t, p) in self.assignment]
-        if not owned:
+        held = {tp: offset for tp, offset in _batch_starts(batch).items() if tp in self.assignment}
+        if not held:
             return
-        committed = self._read_committed(consumer, owned)
+        partitions = [TopicPartition(t, p) for (t, p) in sorted(held)]
+        try:
+            consumer.pause(partitions)
+        except KafkaException as exc:
+            raise FatalConsumerError(
+                f"cannot pause {_names(partitions)}: {exc.args[0].str()}"
+            ) from exc
+        for tp, offset in held.items():
+            self._unsettled.setdefault(tp, offset)
+        if self._unsettled_since is None:
+            self._unsettled_since = self._clock()
+        logger.warning(
+            "partitions paused until their committed offsets are known",
+            extra={"partitions": _names(partitions)},
+        )
+        self._settle(consumer)
+
+    def _settle(self, consumer: Consumer) -> None:
+        """Resume the paused partitions at their committed offsets, once readable.
+
+        Reading them waits for the coordinator to settle the old transaction
+        (read_committed asks for stable offsets only). Each try is short and
+        the loop polls between tries; without an answer for
+        UNSETTLED_LIMIT_SECONDS the process exits rather than guess.
+        """
+        if not self._unsettled:
+            self._unsettled_since = None
+            return
+        partitions = [TopicPartition(t, p) for (t, p) in sorted(self._unsettled)]
+        committed, reason = self._ask_committed(consumer, partitions, timeout=SETTLE_READ_TIMEOUT)
+        if reason is not None:
+            since = self._unsettled_since if self._unsettled_since is not None else self._clock()
+            waited = self._clock() - since
+            if waited >= UNSETTLED_LIMIT_SECONDS:
+                raise FatalConsumerError(
+                    f"cannot read the committed offsets of {_names(partitions)} for "
+                    f"{waited:.0f}s after a commit of unknown outcome: {reason}"
+                )
+            logger.warning(
+                "committed offsets not readable yet; partitions stay paused",
+                extra={
+                    "partitions": _names(partitions),
+                    "reason": reason,
+                    "waited_s": round(waited, 1),
+                },
+            )
+            return
         resumed = []
         for tp in committed:
+            key = (tp.topic, tp.partition)
             # No committed offset at all: the batch did not land, and nothing before it did.
-            offset = tp.offset if tp.offset >= 0 else starts[(tp.topic, tp.partition)]
+            offset = tp.offset if tp.offset >= 0 else self._unsettled[key]
             try:
                 consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
             except KafkaException as exc:
@@ -672,32 +744,22 @@ class ConsumerLoop:
                     f"cannot seek {tp.topic}[{tp.partition}] to {offset}: {exc.args[0].str()}"
                 ) from exc
             resumed.append(f"{tp.topic}[{tp.partition}]@{offset}")
+        try:
+            consumer.resume(partitions)
+        except KafkaException as exc:
+            raise FatalConsumerError(
+                f"cannot resume {_names(partitions)}: {exc.args[0].str()}"
+            ) from exc
+        self._unsettled.clear()
+        self._unsettled_since = None
         logger.info("resumed from committed offsets", extra={"offsets": ",".join(resumed)})
 
-    def _read_committed(
-        self, consumer: Consumer, owned: list[TopicPartition]
-    ) -> list[TopicPartition]:
-        """The committed offsets of ``owned``, asked up to COMMITTED_READ_ATTEMPTS times.
-
-        Right after a broker stall the group coordinator may not answer the
-        first request in time; each try is bounded by its own timeout.
-        """
-        for attempt in range(1, COMMITTED_READ_ATTEMPTS + 1):
-            committed, reason = self._ask_committed(consumer, owned, timeout=TXN_CALL_TIMEOUT)
-            if reason is None:
-                return committed
-            if attempt == COMMITTED_READ_ATTEMPTS or self.stopping.is_set():
-                raise FatalConsumerError(
-                    f"cannot read committed offsets after an unanswered commit "
-                    f"({attempt} tries): {reason}"
-                )
-            logger.warning(
-                "reading committed offsets failed, retrying",
-                extra={"attempt": attempt, "reason": reason},
-            )
-            self.last_turn = self._clock()  # bounded waiting, not a stall
-            self.stopping.wait(1.0)
-        raise AssertionError("not reached")
+    def _forget_unsettled(self, partitions: list[TopicPartition]) -> None:
+        """Partitions revoked, lost or newly assigned start from the committed offsets anyway."""
+        for p in partitions:
+            self._unsettled.pop((p.topic, p.partition), None)
+        if not self._unsettled:
+            self._unsettled_since = None
 
     def _ask_committed(
         self, consumer: Consumer, owned: list[TopicPartition], *, timeout: float

@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+import pytest
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from hello_consumer.loop import ConsumerLoop
 from hello_consumer.settings import ConsumerSettings
@@ -59,5 +60,63 @@ def test_reassigned_partitions_resume_at_their_committed_offsets(kafka: KafkaClu
                     first.setdefault(int(message.partition() or 0), int(message.offset() or 0))
         # Partition 2 has no committed offset: earliest, as auto.offset.reset says.
         assert first == {0: 4, 1: 9, 2: 0}
+    finally:
+        consumer.close()
+
+
+def test_partitions_held_after_an_unknown_commit_resume_at_their_committed_offsets(
+    kafka: KafkaCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic, group = f"hold-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
+    kafka.create_topics({topic: 3})
+    producer = Producer({"bootstrap.servers": kafka.bootstrap_servers})
+    for i in range(60):
+        producer.produce(topic, value=b"%d" % i, partition=i % 3)
+    assert producer.flush(30) == 0
+
+    settings = ConsumerSettings(
+        input_topic=topic,
+        group_id=group,
+        kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers),
+    )
+    loop = ConsumerLoop(settings)
+    consumer = Consumer(consumer_config(settings.kafka, group_id=group))
+    try:
+        consumer.subscribe([topic], on_assign=loop._on_assign)
+
+        # Offsets 6-9 of partitions 0 and 1 are the batch whose commit is in doubt.
+        def in_doubt() -> list[Message]:
+            return [m for m in read if m.partition() in (0, 1) and 6 <= (m.offset() or 0) < 10]
+
+        read: list[Message] = []
+        deadline = time.monotonic() + 60
+        while len(in_doubt()) < 8:
+            assert time.monotonic() < deadline, "records not read within 60 s"
+            read += [m for m in consumer.consume(10, timeout=0.5) if m.error() is None]
+        # The transaction of that batch landed for partition 0 only; partition 1 never committed.
+        consumer.commit(offsets=[TopicPartition(topic, 0, 10)], asynchronous=False)
+
+        # The coordinator does not answer at first: the partitions stay held.
+        real_ask = loop._ask_committed
+        monkeypatch.setattr(loop, "_ask_committed", lambda *a, **k: ([], "no answer yet"))
+        loop._hold_until_committed(consumer, in_doubt())
+        assert loop._unsettled == {(topic, 0): 6, (topic, 1): 6}
+        seen: list[tuple[int, int]] = []
+        for _ in range(6):
+            seen += [
+                (int(m.partition() or 0), int(m.offset() or 0)) for m in loop._next_batch(consumer)
+            ]
+        assert {p for p, _ in seen} <= {2}, "held partitions were read while in doubt"
+
+        monkeypatch.setattr(loop, "_ask_committed", real_ask)
+        loop._settle(consumer)
+        assert loop._unsettled == {}
+        first: dict[int, int] = {}
+        deadline = time.monotonic() + 30
+        while not {0, 1} <= set(first) and time.monotonic() < deadline:
+            for message in loop._next_batch(consumer):
+                first.setdefault(int(message.partition() or 0), int(message.offset() or 0))
+        # Past the landed batch on partition 0; the batch start again on partition 1.
+        assert {p: first.get(p) for p in (0, 1)} == {0: 10, 1: 6}
     finally:
         consumer.close()

@@ -88,12 +88,25 @@ class FakeProducer:
     def purge(self) -> None:
         self.purged = True
 
+    def flush(self, timeout: float) -> int:
+        return 0
+
 
 class FakeConsumer:
     def __init__(self, committed: dict[int, int], committed_error: KafkaError | None = None):
         self.committed_offsets = committed
         self.committed_error = committed_error
         self.seeks: list[tuple[int, int]] = []
+        self.paused: set[int] = set()
+        self.events: list[str] = []
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.paused |= {p.partition for p in partitions}
+        self.events.append("pause " + ",".join(str(p.partition) for p in partitions))
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.paused -= {p.partition for p in partitions}
+        self.events.append("resume " + ",".join(str(p.partition) for p in partitions))
 
     def consumer_group_metadata(self) -> object:
         return object()
@@ -108,6 +121,7 @@ class FakeConsumer:
 
     def seek(self, tp: TopicPartition) -> None:
         self.seeks.append((tp.partition, tp.offset))
+        self.events.append(f"seek {tp.partition}@{tp.offset}")
 
 
 def make_loop(
@@ -161,7 +175,8 @@ def test_commit_unanswered_past_the_transaction_timeout_replaces_the_producer() 
     assert created == [replacement]
     assert id(loop._producer) == id(replacement)
     assert first.purged
-    assert consumer.seeks == [(0, 42), (1, 8)]
+    assert consumer.events == ["pause 0,1", "seek 0@42", "seek 1@8", "resume 0,1"]
+    assert loop._unsettled == {}
     assert loop._failures == 1
     assert loop_module.PRODUCER_REPLACEMENTS._value.get() >= 1
 
@@ -185,13 +200,25 @@ def test_revoked_partitions_are_left_to_their_new_owner() -> None:
     assert consumer.seeks == [(1, 8)]
 
 
-def test_exits_rather_than_guess_when_committed_offsets_cannot_be_read() -> None:
+def test_partitions_stay_paused_while_committed_offsets_cannot_be_read_then_it_exits() -> None:
     clock = FakeClock()
     loop, _ = make_loop(clock, FakeProducer(clock, [timed_out()]), FakeProducer(clock, []))
-    loop.stopping.wait = lambda _timeout=None: False  # type: ignore[method-assign]
     consumer = FakeConsumer({}, committed_error=KafkaError(KafkaError._TIMED_OUT, "no answer"))
-    with pytest.raises(FatalConsumerError, match=r"cannot read committed offsets .*\(3 tries\)"):
-        loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
+    loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
+    # Not guessed: held, and the loop goes on polling.
+    assert consumer.seeks == []
+    assert consumer.paused == {0, 1}
+    assert loop._unsettled == {(TOPIC, 0): 40, (TOPIC, 1): 7}
+    clock.now += loop_module.UNSETTLED_LIMIT_SECONDS - 1
+    loop._settle(consumer)  # type: ignore[arg-type]
+    assert consumer.paused == {0, 1}
+    clock.now += 1
+    with pytest.raises(
+        FatalConsumerError,
+        match=r"cannot read the committed offsets of default-topic\[0\],default-topic\[1\] "
+        r"for 120s after a commit of unknown outcome: no answer",
+    ):
+        loop._settle(consumer)  # type: ignore[arg-type]
     assert consumer.seeks == []
 
 
@@ -201,24 +228,65 @@ class SlowCoordinatorConsumer(FakeConsumer):
     def __init__(self, committed: dict[int, int], failures: int) -> None:
         super().__init__(committed)
         self.failures = failures
-        self.asked = 0
+        self.asked: list[float] = []
 
     def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
-        self.asked += 1
-        if self.asked <= self.failures:
+        self.asked.append(timeout)
+        if len(self.asked) <= self.failures:
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "no answer yet"))
         return super().committed(partitions, timeout)
 
 
-def test_committed_offsets_are_asked_for_again_after_a_stall() -> None:
+def test_the_loop_polls_between_short_tries_and_resumes_once_offsets_are_read() -> None:
     clock = FakeClock()
     loop, _ = make_loop(clock, FakeProducer(clock, [timed_out()]), FakeProducer(clock, []))
-    loop.stopping.wait = lambda _timeout=None: False  # type: ignore[method-assign]
-    loop.assignment = {(TOPIC, 0), (TOPIC, 1)}
     consumer = SlowCoordinatorConsumer({0: 40, 1: 8}, failures=2)
+    polls: list[float] = []
+
+    def consume(num_messages: int, timeout: float) -> list[Any]:
+        polls.append(timeout)
+        if len(polls) == 3:
+            loop.stopping.set()
+        return []
+
+    consumer.consume = consume  # type: ignore[attr-defined]
+    consumer.close = lambda: None  # type: ignore[attr-defined]
     loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
-    assert consumer.asked == 3
-    assert consumer.seeks == [(0, 40), (1, 8)]
+    assert consumer.asked == [loop_module.SETTLE_READ_TIMEOUT]
+    assert consumer.paused == {0, 1}
+    # The poll loop's turns: try, poll, try (answered), poll, poll.
+    loop._check_topics = lambda: None  # type: ignore[method-assign]
+    loop._create_clients = lambda: (consumer, loop._producer)  # type: ignore[method-assign, assignment, return-value]
+    loop.run()
+    assert consumer.asked == [loop_module.SETTLE_READ_TIMEOUT] * 3
+    assert len(polls) == 3
+    assert consumer.events == ["pause 0,1", "seek 0@40", "seek 1@8", "resume 0,1"]
+    assert loop._unsettled == {}
+
+
+def test_records_of_a_paused_partition_fetched_before_the_pause_are_not_processed() -> None:
+    clock = FakeClock()
+    loop, _ = make_loop(clock, FakeProducer(clock, []), FakeProducer(clock, []))
+    loop._unsettled = {(TOPIC, 0): 40}
+    fetched = [FakeMessage(0, 43), FakeMessage(1, 9), FakeMessage(0, 44)]
+    consumer = FakeConsumer({})
+    batches = [fetched[:1], fetched[1:]]
+    consumer.consume = lambda num_messages, timeout: batches.pop(0)  # type: ignore[attr-defined]
+    records = loop._next_batch(consumer)  # type: ignore[arg-type]
+    assert [(m.partition(), m.offset()) for m in records] == [(1, 9)]
+
+
+@pytest.mark.parametrize("callback", ["_on_revoke", "_on_lost", "_on_assign"])
+def test_a_rebalance_ends_the_hold_on_the_partitions_it_moves(callback: str) -> None:
+    clock = FakeClock()
+    loop, _ = make_loop(clock, FakeProducer(clock, []), FakeProducer(clock, []))
+    loop._unsettled = {(TOPIC, 0): 40, (TOPIC, 1): 7}
+    loop._unsettled_since = clock.now
+    getattr(loop, callback)(None, [TopicPartition(TOPIC, 0)])
+    assert loop._unsettled == {(TOPIC, 1): 7}
+    getattr(loop, callback)(None, [TopicPartition(TOPIC, 1)])
+    assert loop._unsettled == {}
+    assert loop._unsettled_since is None
 
 
 def test_non_retriable_commit_errors_abort_and_rewind_to_the_batch_start() -> None:

@@ -98,6 +98,16 @@ def test_latest_resets_a_partition_without_committed_offset_to_the_end() -> None
     assert consumer.calls[-1] == ("assign", [(3, OFFSET_END)])
 
 
+def test_a_held_partition_never_committed_restarts_at_its_held_batch_not_the_reset_point() -> None:
+    loop = loop_with([3, 4], auto_offset_reset="latest")
+    # Partition 3 was paused after a commit of unknown outcome for a batch from offset 12.
+    loop._unsettled = {(TOPIC, 3): 12}
+    consumer = FakeConsumer(committed={})
+    loop._reassign_at_committed(consumer)  # type: ignore[arg-type]
+    assert consumer.calls[-1] == ("assign", [(3, 12), (4, OFFSET_END)])
+    assert loop._unsettled == {}
+
+
 def test_unreadable_committed_offsets_are_asked_for_again_on_the_next_turn() -> None:
     loop = loop_with([0])
     consumer = FakeConsumer(committed={0: 5}, fail_committed=1)
