@@ -132,8 +132,26 @@ _THRESHOLD_OPTIONS = [
 _FRACTIONS = frozenset({"--max-error-rate", "--max-late-fraction", "--min-achieved-ratio"})
 
 
+DEFAULT_LATE_THRESHOLD_S = 0.005  # the --late-threshold default below
+
+# Options about a schedule of arrivals: a closed run has none, so `closed` does not offer them.
+OPEN_MODEL_ONLY = frozenset(
+    {"--arrivals", "--max-in-flight", "--late-threshold", "--max-late-fraction",
+     "--min-achieved-ratio"}
+)  # fmt: skip
+
+
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options every scenario shares."""
+    """Options every open-model scenario shares."""
+    return _with_run_options(func, open_model=True)
+
+
+def closed_run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The shared options that mean something without a schedule of arrivals."""
+    return _with_run_options(func, open_model=False)
+
+
+def _with_run_options(func: Callable[..., Any], *, open_model: bool) -> Callable[..., Any]:
     options = [
         click.option(
             "-t", "--target", type=HostPort(), default=DEFAULT_TARGET, show_default=True,
@@ -210,7 +228,8 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         kind = FRACTION if name in _FRACTIONS else FiniteFloat(min=0)
         options.append(click.option(name, type=kind, help=help_text))
     for option in reversed(options):
-        func = option(func)
+        if open_model or not OPEN_MODEL_ONLY & set(_option_names(option)):
+            func = option(func)
 
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
@@ -219,12 +238,18 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _option_names(decorator: Callable[..., Any]) -> list[str]:
+    """The flags a click.option decorator declares."""
+    probe = decorator(lambda: None)
+    return [flag for param in probe.__click_params__ for flag in param.opts]  # type: ignore[attr-defined]
+
+
 def _run(
     scenario: schedule.Scenario, opts: dict[str, Any], *, max_calls: int | None = None
 ) -> None:
     thresholds = Thresholds(
         **{
-            name[2:].replace("-", "_"): opts[name[2:].replace("-", "_")]
+            name[2:].replace("-", "_"): opts.get(name[2:].replace("-", "_"))
             for name, _ in _THRESHOLD_OPTIONS
         }
     )
@@ -257,14 +282,15 @@ def _run(
     plan = WorkerPlan(
         scenario=scenario,
         workers=opts["processes"],
-        arrivals=opts["arrivals"],
+        arrivals=opts.get("arrivals", "uniform"),
         seed=opts["seed"],
         names=opts["names"],
         name_prefix=opts["name_prefix"],
         deadline_s=opts["deadline"],
-        max_in_flight=opts["max_in_flight"],
+        # A closed run keeps exactly --concurrency calls in flight.
+        max_in_flight=opts.get("max_in_flight", getattr(scenario, "concurrency", 1)),
         connections=opts["connections"],
-        late_threshold_s=opts["late_threshold"],
+        late_threshold_s=opts.get("late_threshold", DEFAULT_LATE_THRESHOLD_S),
         interval_s=_interval(scenario),
         max_calls=max_calls,
     )
@@ -386,7 +412,7 @@ def soak(rate: float, duration: float, **opts: Any) -> None:
 @click.option("-n", "--concurrency", type=click.IntRange(min=1), required=True)
 @click.option("-d", "--duration", type=RUN_LENGTH, default="10s", show_default=True)
 @click.option("--max-calls", type=click.IntRange(min=1), help="Stop after this many calls.")
-@run_options
+@closed_run_options
 def closed(concurrency: int, duration: float, max_calls: int | None, **opts: Any) -> None:
     """A fixed number of callers, each sending as soon as its last reply came back.
 

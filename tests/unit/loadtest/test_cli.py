@@ -47,6 +47,19 @@ def test_bad_values_are_usage_errors_naming_the_option(args, option):
 
 
 @pytest.mark.parametrize(
+    "option",
+    ["--arrivals", "--max-in-flight", "--late-threshold", "--max-late-fraction",
+     "--min-achieved-ratio"],
+)  # fmt: skip
+def test_closed_refuses_the_options_of_a_schedule_it_does_not_have(option):
+    assert option in invoke("constant", "--help").output
+    assert option not in invoke("closed", "--help").output
+    result = invoke("closed", "-n", "2", "-t", "127.0.0.1:1", option, "1")
+    assert result.exit_code == 2, result.output
+    assert f"No such option '{option}'" in result.output
+
+
+@pytest.mark.parametrize(
     "target",
     ["127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:http",
      "127.0.0.1:-1", ":50051", "::1:50051", "[::1]", "127.0.0.1:5 0"],
