@@ -241,9 +241,15 @@ class ConsumerLoop:
         self._forget_unsettled(partitions)
         self.ready = True
         self._lost_since = None
-        logger.info(
+        # The cooperative protocol reports only what a rebalance adds, often nothing.
+        logger.log(
+            logging.INFO if partitions else logging.DEBUG,
             "partitions assigned",
-            extra={"group": self.settings.group_id, "partitions": _names(partitions)},
+            extra={
+                "group": self.settings.group_id,
+                "partitions": _names(partitions),
+                "assigned_total": len(self.assignment),
+            },
         )
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import logging
+
+import pytest
+from confluent_kafka import TopicPartition
+
 from hello_consumer.loop import ConsumerLoop
 from hello_consumer.settings import ConsumerSettings
 
@@ -42,3 +47,17 @@ def test_liveness_fails_when_lost_partitions_are_not_reassigned_in_time() -> Non
     assert loop.live() == (False, "partitions lost 31s ago and not reassigned")
     loop._on_assign(None, [])  # type: ignore[arg-type]
     assert loop.live() == (True, "ok")
+
+
+def test_an_assignment_that_adds_nothing_is_logged_at_debug_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = ConsumerLoop(ConsumerSettings())
+    caplog.set_level(logging.DEBUG, logger="hello_consumer.loop")
+    loop._on_assign(None, [TopicPartition("default-topic", 0), TopicPartition("default-topic", 2)])  # type: ignore[arg-type]
+    loop._on_assign(None, [])  # type: ignore[arg-type]
+    assigned = [r for r in caplog.records if r.getMessage() == "partitions assigned"]
+    assert [(r.levelno, r.partitions, r.assigned_total) for r in assigned] == [  # type: ignore[attr-defined]
+        (logging.INFO, "default-topic[0],default-topic[2]", 2),
+        (logging.DEBUG, "-", 2),
+    ]
