@@ -400,6 +400,8 @@ class KafkaCluster:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(node.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            # A frozen (SIGSTOPped) broker acts on SIGTERM only once continued.
+            os.killpg(node.process.pid, signal.SIGCONT)
         try:
             node.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -408,7 +410,7 @@ class KafkaCluster:
             )
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(node.process.pid, signal.SIGKILL)
-            node.process.wait(timeout=10)
+            node.process.wait(timeout=30)
         logger.info(
             "stopped kafka node", extra={"node_id": node_id, "exit_code": node.process.returncode}
         )

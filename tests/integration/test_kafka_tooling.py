@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
+import signal
+import time
 
 import pytest
 from confluent_kafka import Producer
@@ -70,3 +73,12 @@ def test_three_broker_cluster_keeps_accepting_writes_with_one_broker_down(
         cluster.start_node(2)
         assert sorted(admin.list_topics(timeout=10).brokers) == [1, 2, 3]
         produce_one(cluster.bootstrap_servers, "replicated", b"with node 2 back")
+
+        # A frozen broker still stops on SIGTERM, without waiting out the timeout to be killed.
+        node = cluster.nodes[2].process
+        assert node is not None
+        os.kill(node.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        cluster.stop_node(3, timeout=25)
+        assert time.monotonic() - started < 25
+        assert node.returncode is not None

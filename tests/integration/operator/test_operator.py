@@ -125,6 +125,15 @@ def consumer_env(*env: dict[str, Any]) -> dict[str, Any]:
         ),
         ({"topic": "has space", "consumerGroup": "g"}, "spec.topic"),
         (
+            {"topic": "..", "consumerGroup": "g"},
+            "spec.topic: Invalid value: \"..\": '.' and '..' are not valid Kafka topic names",
+        ),
+        (
+            {"topic": "t", "consumerGroup": "g", "deadLetterTopic": "."},
+            "spec.deadLetterTopic: Invalid value: \".\": '.' and '..' are not valid Kafka"
+            " topic names",
+        ),
+        (
             {"topic": "t", "consumerGroup": "g", "outputTopic": "t"},
             "topic must differ from outputTopic",
         ),
