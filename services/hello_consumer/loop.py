@@ -82,9 +82,9 @@ STUCK_CALL_SECONDS = TXN_CALL_TIMEOUT + 15.0
 # their committed offsets can be read. Each read is short so that the loop
 # keeps polling between tries: a consumer blocked in committed() cannot serve
 # the rejoin that a broker stall forces, and its OffsetFetch can then go
-# unanswered for minutes. Past the limit the process exits to be restarted.
+# unanswered for minutes. After HELLO_CONSUMER_STALL_SECONDS without an
+# answer the process exits to be restarted.
 SETTLE_READ_TIMEOUT = 5.0
-UNSETTLED_LIMIT_SECONDS = 120.0
 
 
 # Until the coordinator has written the previous commit's markers, it answers
@@ -235,10 +235,10 @@ class ConsumerLoop:
         )
         return consumer, producer
 
-    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assignment |= {(p.topic, p.partition) for p in partitions}
         # A new assignment starts from the committed offsets: nothing left to settle.
-        self._forget_unsettled(partitions)
+        self._release_held(consumer, partitions)
         self.ready = True
         self._lost_since = None
         # The cooperative protocol reports only what a rebalance adds, often nothing.
@@ -252,19 +252,19 @@ class ConsumerLoop:
             },
         )
 
-    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Callbacks run inside consume(), between batches: no transaction is
         # open, so everything processed so far is already committed.
         self.assignment -= {(p.topic, p.partition) for p in partitions}
-        self._forget_unsettled(partitions)
+        self._release_held(consumer, partitions)
         logger.info(
             "partitions revoked",
             extra={"group": self.settings.group_id, "partitions": _names(partitions)},
         )
 
-    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assignment -= {(p.topic, p.partition) for p in partitions}
-        self._forget_unsettled(partitions)
+        self._release_held(consumer, partitions)
         if self._lost_since is None:
             self._lost_since = self._clock()
         logger.warning(
@@ -648,6 +648,8 @@ class ConsumerLoop:
             for tp in committed
         ]
         try:
+            # librdkafka keeps a partition paused across unassign and assign.
+            self._release_held(consumer, owned)
             consumer.incremental_unassign(owned)
             consumer.incremental_assign(explicit)
         except KafkaException as exc:
@@ -655,7 +657,6 @@ class ConsumerLoop:
                 f"cannot re-assign partitions at their committed offsets: {exc.args[0].str()}"
             ) from exc
         self._reassign_wanted = False
-        self._forget_unsettled(owned)  # assigned afresh, unpaused, at the committed offsets
         logger.info(
             "partitions re-assigned at their committed offsets",
             extra={"offsets": ",".join(f"{t.topic}[{t.partition}]@{t.offset}" for t in explicit)},
@@ -713,8 +714,8 @@ class ConsumerLoop:
 
         Reading them waits for the coordinator to settle the old transaction
         (read_committed asks for stable offsets only). Each try is short and
-        the loop polls between tries; without an answer for
-        UNSETTLED_LIMIT_SECONDS the process exits rather than guess.
+        the loop polls between tries; without an answer for stall_seconds
+        the process exits rather than guess.
         """
         if not self._unsettled:
             self._unsettled_since = None
@@ -724,7 +725,7 @@ class ConsumerLoop:
         if reason is not None:
             since = self._unsettled_since if self._unsettled_since is not None else self._clock()
             waited = self._clock() - since
-            if waited >= UNSETTLED_LIMIT_SECONDS:
+            if waited >= self.settings.stall_seconds:
                 raise FatalConsumerError(
                     f"cannot read the committed offsets of {_names(partitions)} for "
                     f"{waited:.0f}s after a commit of unknown outcome: {reason}"
@@ -758,14 +759,38 @@ class ConsumerLoop:
             ) from exc
         self._unsettled.clear()
         self._unsettled_since = None
+        # The failure is resolved: an idle input must not leave /livez failing.
+        self._failures = 0
+        self._failing_since = None
         logger.info("resumed from committed offsets", extra={"offsets": ",".join(resumed)})
 
-    def _forget_unsettled(self, partitions: list[TopicPartition]) -> None:
-        """Partitions revoked, lost or newly assigned start from the committed offsets anyway."""
-        for p in partitions:
-            self._unsettled.pop((p.topic, p.partition), None)
+    def _release_held(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """End the hold on any of ``partitions``: revoked, lost or assigned afresh,
+        they start from their committed offsets anyway.
+
+        librdkafka keeps an application's pause on a partition across revoke
+        and assign, so a held partition must be resumed here or it would never
+        be fetched again.
+        """
+        held = [
+            TopicPartition(p.topic, p.partition)
+            for p in partitions
+            if (p.topic, p.partition) in self._unsettled
+        ]
+        if not held:
+            return
+        try:
+            consumer.resume(held)
+        except KafkaException as exc:
+            raise FatalConsumerError(f"cannot resume {_names(held)}: {exc.args[0].str()}") from exc
+        for p in held:
+            del self._unsettled[(p.topic, p.partition)]
         if not self._unsettled:
             self._unsettled_since = None
+        logger.info(
+            "hold ended; partitions start from their committed offsets",
+            extra={"partitions": _names(held)},
+        )
 
     def _ask_committed(
         self, consumer: Consumer, owned: list[TopicPartition], *, timeout: float

@@ -101,12 +101,18 @@ def test_partitions_held_after_an_unknown_commit_resume_at_their_committed_offse
         monkeypatch.setattr(loop, "_ask_committed", lambda *a, **k: ([], "no answer yet"))
         loop._hold_until_committed(consumer, in_doubt())
         assert loop._unsettled == {(topic, 0): 6, (topic, 1): 6}
-        seen: list[tuple[int, int]] = []
-        for _ in range(6):
-            seen += [
-                (int(m.partition() or 0), int(m.offset() or 0)) for m in loop._next_batch(consumer)
-            ]
-        assert {p for p, _ in seen} <= {2}, "held partitions were read while in doubt"
+        # New records on every partition: only the one not held is read.
+        for i in range(60, 90):
+            producer.produce(topic, value=b"%d" % i, partition=i % 3)
+        assert producer.flush(30) == 0
+        seen: set[int] = set()
+        deadline = time.monotonic() + 30
+        while 2 not in seen:
+            assert time.monotonic() < deadline, "partition 2 not read within 30 s"
+            seen |= {int(m.partition() or 0) for m in loop._next_batch(consumer)}
+        for _ in range(4):
+            seen |= {int(m.partition() or 0) for m in loop._next_batch(consumer)}
+        assert seen == {2}, "held partitions were read while in doubt"
 
         monkeypatch.setattr(loop, "_ask_committed", real_ask)
         loop._settle(consumer)
@@ -120,3 +126,73 @@ def test_partitions_held_after_an_unknown_commit_resume_at_their_committed_offse
         assert {p: first.get(p) for p in (0, 1)} == {0: 10, 1: 6}
     finally:
         consumer.close()
+
+
+def test_a_held_partition_that_a_rebalance_moves_away_and_back_is_fetched_again(
+    kafka: KafkaCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic, group = f"hold-moved-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
+    kafka.create_topics({topic: 3})
+    producer = Producer({"bootstrap.servers": kafka.bootstrap_servers})
+
+    def produce_one_each(start: int) -> None:
+        for p in range(3):
+            producer.produce(topic, value=b"%d" % (start + p), partition=p)
+        assert producer.flush(30) == 0
+
+    produce_one_each(0)
+    settings = ConsumerSettings(
+        input_topic=topic,
+        group_id=group,
+        kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers),
+    )
+    loop = ConsumerLoop(settings)
+    config = consumer_config(settings.kafka, group_id=group)
+    ours = Consumer(config)
+    other = Consumer(config)
+    try:
+        ours.subscribe(
+            [topic], on_assign=loop._on_assign, on_revoke=loop._on_revoke, on_lost=loop._on_lost
+        )
+        batch: list[Message] = []
+        deadline = time.monotonic() + 60
+        while len(batch) < 3:
+            assert time.monotonic() < deadline, "records not read within 60 s"
+            batch += [m for m in ours.consume(10, timeout=0.5) if m.error() is None]
+        # Every partition is held, and the coordinator does not answer.
+        real_ask = loop._ask_committed
+        monkeypatch.setattr(loop, "_ask_committed", lambda *a, **k: ([], "no answer yet"))
+        loop._hold_until_committed(ours, batch)
+        assert len(loop._unsettled) == 3
+        read: dict[int, list[int]] = {}
+
+        def turn() -> None:
+            for m in loop._next_batch(ours):
+                read.setdefault(int(m.partition() or 0), []).append(int(m.offset() or 0))
+
+        # Another member takes some partitions, then leaves: they come back.
+        other.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while len(loop.assignment) == 3:
+            assert time.monotonic() < deadline, "no rebalance within 60 s"
+            other.consume(1, timeout=0.2)
+            turn()
+        moved = {p for (_, p) in {(topic, p) for p in range(3)} - loop.assignment}
+        other.close()
+        while len(loop.assignment) < 3:
+            assert time.monotonic() < deadline, "partitions not back within 60 s"
+            turn()
+        assert {p for (_, p) in loop._unsettled} == {0, 1, 2} - moved
+
+        # The rest settle; then every partition, the moved ones too, is read again.
+        monkeypatch.setattr(loop, "_ask_committed", real_ask)
+        loop._settle(ours)
+        produce_one_each(3)
+        deadline = time.monotonic() + 30
+        while sum(map(len, read.values())) < 6 and time.monotonic() < deadline:
+            turn()
+        # Nothing was committed: each partition is read from its start again.
+        assert read == {0: [0, 1], 1: [0, 1], 2: [0, 1]}, f"moved: {moved}"
+    finally:
+        other.close()
+        ours.close()

@@ -177,7 +177,7 @@ def test_commit_unanswered_past_the_transaction_timeout_replaces_the_producer() 
     assert first.purged
     assert consumer.events == ["pause 0,1", "seek 0@42", "seek 1@8", "resume 0,1"]
     assert loop._unsettled == {}
-    assert loop._failures == 1
+    assert loop._failures == 0  # settled at once: nothing is failing any more
     assert loop_module.PRODUCER_REPLACEMENTS._value.get() >= 1
 
 
@@ -209,14 +209,14 @@ def test_partitions_stay_paused_while_committed_offsets_cannot_be_read_then_it_e
     assert consumer.seeks == []
     assert consumer.paused == {0, 1}
     assert loop._unsettled == {(TOPIC, 0): 40, (TOPIC, 1): 7}
-    clock.now += loop_module.UNSETTLED_LIMIT_SECONDS - 1
+    clock.now += loop.settings.stall_seconds - 1
     loop._settle(consumer)  # type: ignore[arg-type]
     assert consumer.paused == {0, 1}
     clock.now += 1
     with pytest.raises(
         FatalConsumerError,
         match=r"cannot read the committed offsets of default-topic\[0\],default-topic\[1\] "
-        r"for 120s after a commit of unknown outcome: no answer",
+        r"for 60s after a commit of unknown outcome: no answer",
     ):
         loop._settle(consumer)  # type: ignore[arg-type]
     assert consumer.seeks == []
@@ -232,6 +232,7 @@ class SlowCoordinatorConsumer(FakeConsumer):
 
     def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
         self.asked.append(timeout)
+        self.events.append(f"ask {timeout:g}s")
         if len(self.asked) <= self.failures:
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "no answer yet"))
         return super().committed(partitions, timeout)
@@ -245,6 +246,7 @@ def test_the_loop_polls_between_short_tries_and_resumes_once_offsets_are_read() 
 
     def consume(num_messages: int, timeout: float) -> list[Any]:
         polls.append(timeout)
+        consumer.events.append("poll")
         if len(polls) == 3:
             loop.stopping.set()
         return []
@@ -252,16 +254,27 @@ def test_the_loop_polls_between_short_tries_and_resumes_once_offsets_are_read() 
     consumer.consume = consume  # type: ignore[attr-defined]
     consumer.close = lambda: None  # type: ignore[attr-defined]
     loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
-    assert consumer.asked == [loop_module.SETTLE_READ_TIMEOUT]
     assert consumer.paused == {0, 1}
-    # The poll loop's turns: try, poll, try (answered), poll, poll.
+    assert loop._failing_since is not None
     loop._check_topics = lambda: None  # type: ignore[method-assign]
     loop._create_clients = lambda: (consumer, loop._producer)  # type: ignore[method-assign, assignment, return-value]
     loop.run()
-    assert consumer.asked == [loop_module.SETTLE_READ_TIMEOUT] * 3
-    assert len(polls) == 3
-    assert consumer.events == ["pause 0,1", "seek 0@40", "seek 1@8", "resume 0,1"]
+    assert consumer.events == [
+        "pause 0,1",
+        "ask 5s",  # at once, in the failed batch's turn
+        "ask 5s",  # each later turn tries once, then polls
+        "poll",
+        "ask 5s",
+        "seek 0@40",
+        "seek 1@8",
+        "resume 0,1",
+        "poll",
+        "poll",
+    ]
     assert loop._unsettled == {}
+    # Resolved: an idle input afterwards does not fail liveness.
+    assert loop._failing_since is None
+    assert loop._failures == 0
 
 
 def test_records_of_a_paused_partition_fetched_before_the_pause_are_not_processed() -> None:
@@ -277,16 +290,23 @@ def test_records_of_a_paused_partition_fetched_before_the_pause_are_not_processe
 
 
 @pytest.mark.parametrize("callback", ["_on_revoke", "_on_lost", "_on_assign"])
-def test_a_rebalance_ends_the_hold_on_the_partitions_it_moves(callback: str) -> None:
+def test_a_rebalance_ends_the_hold_on_the_partitions_it_moves_and_resumes_them(
+    callback: str,
+) -> None:
     clock = FakeClock()
     loop, _ = make_loop(clock, FakeProducer(clock, []), FakeProducer(clock, []))
+    consumer = FakeConsumer({})
+    consumer.paused = {0, 1}
     loop._unsettled = {(TOPIC, 0): 40, (TOPIC, 1): 7}
     loop._unsettled_since = clock.now
-    getattr(loop, callback)(None, [TopicPartition(TOPIC, 0)])
+    getattr(loop, callback)(consumer, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 2)])
     assert loop._unsettled == {(TOPIC, 1): 7}
-    getattr(loop, callback)(None, [TopicPartition(TOPIC, 1)])
+    # librdkafka would keep it paused after it comes back: resumed here.
+    assert consumer.events == ["resume 0"]
+    getattr(loop, callback)(consumer, [TopicPartition(TOPIC, 1)])
     assert loop._unsettled == {}
     assert loop._unsettled_since is None
+    assert consumer.paused == set()
 
 
 def test_non_retriable_commit_errors_abort_and_rewind_to_the_batch_start() -> None:

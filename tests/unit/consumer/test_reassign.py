@@ -59,6 +59,9 @@ class FakeConsumer:
             for p in partitions
         ]
 
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.calls.append(("resume", [(p.partition, p.offset) for p in partitions]))
+
     def incremental_unassign(self, partitions: list[TopicPartition]) -> None:
         self.calls.append(("unassign", [(p.partition, p.offset) for p in partitions]))
 
@@ -104,7 +107,12 @@ def test_a_held_partition_never_committed_restarts_at_its_held_batch_not_the_res
     loop._unsettled = {(TOPIC, 3): 12}
     consumer = FakeConsumer(committed={})
     loop._reassign_at_committed(consumer)  # type: ignore[arg-type]
-    assert consumer.calls[-1] == ("assign", [(3, 12), (4, OFFSET_END)])
+    assert consumer.calls == [
+        # Paused by the hold; librdkafka would keep it paused through unassign and assign.
+        ("resume", [(3, -1001)]),
+        ("unassign", [(3, -1001), (4, -1001)]),
+        ("assign", [(3, 12), (4, OFFSET_END)]),
+    ]
     assert loop._unsettled == {}
 
 
