@@ -407,8 +407,11 @@ class ConsumerLoop:
         for message in first + rest:
             error = message.error()
             if error is None:
-                if (message.topic(), message.partition()) in self._unsettled:
+                where = (message.topic(), message.partition())
+                if where in self._unsettled:
                     continue  # fetched before the pause; read again once settled
+                if where not in self.assignment:
+                    continue  # revoked during the second consume(): its new owner reads it
                 records.append(message)
             elif error.code() == KafkaError._PARTITION_EOF:
                 continue

@@ -289,6 +289,24 @@ def test_records_of_a_paused_partition_fetched_before_the_pause_are_not_processe
     assert [(m.partition(), m.offset()) for m in records] == [(1, 9)]
 
 
+def test_records_of_a_partition_revoked_while_taking_the_batch_are_left_to_its_new_owner() -> None:
+    clock = FakeClock()
+    loop, _ = make_loop(clock, FakeProducer(clock, []), FakeProducer(clock, []))
+    consumer = FakeConsumer({})
+    first = [FakeMessage(0, 5)]
+
+    def consume(num_messages: int, timeout: float) -> list[Any]:
+        if first:
+            return [first.pop()]
+        # The rebalance callbacks run inside this second call.
+        loop._on_revoke(consumer, [TopicPartition(TOPIC, 0)])  # type: ignore[arg-type]
+        return [FakeMessage(1, 9)]
+
+    consumer.consume = consume  # type: ignore[attr-defined]
+    records = loop._next_batch(consumer)  # type: ignore[arg-type]
+    assert [(m.partition(), m.offset()) for m in records] == [(1, 9)]
+
+
 @pytest.mark.parametrize("callback", ["_on_revoke", "_on_lost", "_on_assign"])
 def test_a_rebalance_ends_the_hold_on_the_partitions_it_moves_and_resumes_them(
     callback: str,
