@@ -19,7 +19,9 @@ Failures:
   coordinator settle the old transaction, then resume from the committed
   offsets, which say whether it landed. At most 3 times in 5 minutes, then exit.
   The batch's partitions stay paused until those offsets can be read, while
-  the loop keeps polling, so the group membership survives the wait.
+  the loop keeps polling, so the group membership survives the wait; a
+  rebalance that moves them ends the pause, and after stall_seconds without
+  an answer the process exits.
 """
 
 from __future__ import annotations
@@ -162,6 +164,7 @@ class ConsumerLoop:
         # first offset of the batch whose commit went unanswered; see _settle().
         self._unsettled: dict[tuple[str, int], int] = {}
         self._unsettled_since: float | None = None
+        self._next_settle_try = 0.0
 
     # -- probes ------------------------------------------------------------
 
@@ -387,7 +390,7 @@ class ConsumerLoop:
 
     def _backoff(self) -> float:
         return min(
-            self.settings.retry_backoff_seconds * 2.0 ** (self._failures - 1),
+            self.settings.retry_backoff_seconds * 2.0 ** (max(self._failures, 1) - 1),
             self.settings.retry_backoff_max_seconds,
         )
 
@@ -690,7 +693,9 @@ class ConsumerLoop:
 
         Used when it is unknown whether the batch's transaction landed. Its
         offsets were part of it, so the committed offset says: past the batch
-        if it landed, the batch start if not. The other partitions go on.
+        if it landed, the batch start if not. The other partitions go on,
+        slowed while the coordinator does not answer: each try blocks the loop
+        for up to SETTLE_READ_TIMEOUT, at most once per SETTLE_READ_TIMEOUT.
         """
         held = {tp: offset for tp, offset in _batch_starts(batch).items() if tp in self.assignment}
         if not held:
@@ -705,7 +710,8 @@ class ConsumerLoop:
         for tp, offset in held.items():
             self._unsettled.setdefault(tp, offset)
         if self._unsettled_since is None:
-            self._unsettled_since = self._clock()
+            # Counted from the failure, as liveness counts it.
+            self._unsettled_since = self._failing_since or self._clock()
         logger.warning(
             "partitions paused until their committed offsets are known",
             extra={"partitions": _names(partitions)},
@@ -721,11 +727,15 @@ class ConsumerLoop:
         the process exits rather than guess.
         """
         if not self._unsettled:
-            self._unsettled_since = None
+            self._hold_ended()
+            return
+        if self._clock() < self._next_settle_try:
             return
         partitions = [TopicPartition(t, p) for (t, p) in sorted(self._unsettled)]
         committed, reason = self._ask_committed(consumer, partitions, timeout=SETTLE_READ_TIMEOUT)
         if reason is not None:
+            # Spaced out, so that the partitions not held get turns of their own.
+            self._next_settle_try = self._clock() + SETTLE_READ_TIMEOUT
             since = self._unsettled_since if self._unsettled_since is not None else self._clock()
             waited = self._clock() - since
             if waited >= self.settings.stall_seconds:
@@ -761,10 +771,7 @@ class ConsumerLoop:
                 f"cannot resume {_names(partitions)}: {exc.args[0].str()}"
             ) from exc
         self._unsettled.clear()
-        self._unsettled_since = None
-        # The failure is resolved: an idle input must not leave /livez failing.
-        self._failures = 0
-        self._failing_since = None
+        self._hold_ended()
         logger.info("resumed from committed offsets", extra={"offsets": ",".join(resumed)})
 
     def _release_held(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -789,11 +796,22 @@ class ConsumerLoop:
         for p in held:
             del self._unsettled[(p.topic, p.partition)]
         if not self._unsettled:
-            self._unsettled_since = None
+            self._hold_ended()
         logger.info(
             "hold ended; partitions start from their committed offsets",
             extra={"partitions": _names(held)},
         )
+
+    def _hold_ended(self) -> None:
+        """No partition is held any more: the unknown commit is resolved.
+
+        Clearing the failure state too keeps an idle input from failing /livez
+        afterwards; the next batch that fails sets it again.
+        """
+        self._unsettled_since = None
+        self._next_settle_try = 0.0
+        self._failures = 0
+        self._failing_since = None
 
     def _ask_committed(
         self, consumer: Consumer, owned: list[TopicPartition], *, timeout: float

@@ -94,7 +94,10 @@ class ConsumerSettings(BaseSettings):
         "default of 300 s stalls the group that long). At least the session timeout.",
     )
     stall_seconds: float = Field(
-        60.0, gt=0, description="/livez fails when the poll loop has not turned for this long."
+        60.0,
+        gt=0,
+        description="/livez fails when the poll loop has not turned for this long; "
+        "the consumer also exits when it cannot learn whether a batch landed for this long.",
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LoggingSettings = Field(default_factory=LoggingSettings)

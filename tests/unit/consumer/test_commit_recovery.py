@@ -209,14 +209,16 @@ def test_partitions_stay_paused_while_committed_offsets_cannot_be_read_then_it_e
     assert consumer.seeks == []
     assert consumer.paused == {0, 1}
     assert loop._unsettled == {(TOPIC, 0): 40, (TOPIC, 1): 7}
+    # Counted from the failure (the commit call used the 10 s transaction timeout).
+    assert loop._unsettled_since == loop._failing_since == 1010.0
     clock.now += loop.settings.stall_seconds - 1
     loop._settle(consumer)  # type: ignore[arg-type]
     assert consumer.paused == {0, 1}
-    clock.now += 1
+    clock.now += loop_module.SETTLE_READ_TIMEOUT
     with pytest.raises(
         FatalConsumerError,
         match=r"cannot read the committed offsets of default-topic\[0\],default-topic\[1\] "
-        r"for 60s after a commit of unknown outcome: no answer",
+        r"for 64s after a commit of unknown outcome: no answer",
     ):
         loop._settle(consumer)  # type: ignore[arg-type]
     assert consumer.seeks == []
@@ -247,7 +249,8 @@ def test_the_loop_polls_between_short_tries_and_resumes_once_offsets_are_read() 
     def consume(num_messages: int, timeout: float) -> list[Any]:
         polls.append(timeout)
         consumer.events.append("poll")
-        if len(polls) == 3:
+        clock.now += 3
+        if len(polls) == 6:
             loop.stopping.set()
         return []
 
@@ -262,7 +265,10 @@ def test_the_loop_polls_between_short_tries_and_resumes_once_offsets_are_read() 
     assert consumer.events == [
         "pause 0,1",
         "ask 5s",  # at once, in the failed batch's turn
-        "ask 5s",  # each later turn tries once, then polls
+        "poll",  # tries are 5 s apart; each poll takes 3 s here
+        "poll",
+        "ask 5s",
+        "poll",
         "poll",
         "ask 5s",
         "seek 0@40",
@@ -275,6 +281,19 @@ def test_the_loop_polls_between_short_tries_and_resumes_once_offsets_are_read() 
     # Resolved: an idle input afterwards does not fail liveness.
     assert loop._failing_since is None
     assert loop._failures == 0
+
+
+def test_a_hold_ended_by_a_rebalance_leaves_liveness_green_on_an_idle_input() -> None:
+    clock = FakeClock()
+    loop, _ = make_loop(clock, FakeProducer(clock, [timed_out()]), FakeProducer(clock, []))
+    consumer = FakeConsumer({}, committed_error=KafkaError(KafkaError._TIMED_OUT, "no answer"))
+    loop._process_once(consumer, BATCH)  # type: ignore[arg-type]
+    assert loop._unsettled
+    loop._on_lost(consumer, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])  # type: ignore[arg-type]
+    loop._on_assign(consumer, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])  # type: ignore[arg-type]
+    clock.now += loop.settings.stall_seconds + 1
+    loop.last_turn = clock.now  # the loop keeps turning; no records arrive
+    assert loop.live() == (True, "ok")
 
 
 def test_records_of_a_paused_partition_fetched_before_the_pause_are_not_processed() -> None:
