@@ -5,6 +5,11 @@ a whole) cannot be caused on demand; tests/unit/consumer/test_reassign.py
 covers that decision. Here the re-assignment itself runs on a real consumer
 in our group configuration (cooperative-sticky), and fetching must resume at
 exactly the committed offsets.
+
+The same holds for partitions paused after a commit of unknown outcome: what
+makes a commit go unanswered (a frozen broker) is tests/e2e/test_broker_stall.py;
+here the pause, the resume at committed offsets and a rebalance during the
+pause run on a real consumer, with the committed-offsets answer withheld.
 """
 
 from __future__ import annotations
@@ -22,21 +27,36 @@ from hello_core.settings import KafkaSettings
 from hello_dev.kafka import KafkaCluster
 
 
-def test_reassigned_partitions_resume_at_their_committed_offsets(kafka: KafkaCluster) -> None:
-    topic, group = f"reassign-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
-    kafka.create_topics({topic: 3})
-    producer = Producer({"bootstrap.servers": kafka.bootstrap_servers})
-    for i in range(30):
+def produce_round_robin(producer: Producer, topic: str, numbers: range) -> None:
+    """Record ``n`` goes to partition ``n % 3``."""
+    for i in numbers:
         producer.produce(topic, value=b"%d" % i, partition=i % 3)
     assert producer.flush(30) == 0
 
+
+def three_partitions(
+    kafka: KafkaCluster, prefix: str, records: int
+) -> tuple[str, Producer, ConsumerLoop]:
+    """A new 3-partition topic holding ``records`` records, and a loop for a new group."""
+    topic = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    kafka.create_topics({topic: 3})
+    producer = Producer({"bootstrap.servers": kafka.bootstrap_servers})
+    produce_round_robin(producer, topic, range(records))
     settings = ConsumerSettings(
         input_topic=topic,
-        group_id=group,
+        group_id=f"group-{uuid.uuid4().hex[:8]}",
         kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers),
     )
-    loop = ConsumerLoop(settings)
-    consumer = Consumer(consumer_config(settings.kafka, group_id=group))
+    return topic, producer, ConsumerLoop(settings)
+
+
+def consumer_for(loop: ConsumerLoop) -> Consumer:
+    return Consumer(consumer_config(loop.settings.kafka, group_id=loop.settings.group_id))
+
+
+def test_reassigned_partitions_resume_at_their_committed_offsets(kafka: KafkaCluster) -> None:
+    topic, _, loop = three_partitions(kafka, "reassign", 30)
+    consumer = consumer_for(loop)
     try:
         consumer.subscribe([topic], on_assign=loop._on_assign)
         deadline = time.monotonic() + 60
@@ -67,20 +87,8 @@ def test_reassigned_partitions_resume_at_their_committed_offsets(kafka: KafkaClu
 def test_partitions_held_after_an_unknown_commit_resume_at_their_committed_offsets(
     kafka: KafkaCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    topic, group = f"hold-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
-    kafka.create_topics({topic: 3})
-    producer = Producer({"bootstrap.servers": kafka.bootstrap_servers})
-    for i in range(60):
-        producer.produce(topic, value=b"%d" % i, partition=i % 3)
-    assert producer.flush(30) == 0
-
-    settings = ConsumerSettings(
-        input_topic=topic,
-        group_id=group,
-        kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers),
-    )
-    loop = ConsumerLoop(settings)
-    consumer = Consumer(consumer_config(settings.kafka, group_id=group))
+    topic, producer, loop = three_partitions(kafka, "hold", 60)
+    consumer = consumer_for(loop)
     try:
         consumer.subscribe([topic], on_assign=loop._on_assign)
 
@@ -102,9 +110,7 @@ def test_partitions_held_after_an_unknown_commit_resume_at_their_committed_offse
         loop._hold_until_committed(consumer, in_doubt())
         assert loop._unsettled == {(topic, 0): 6, (topic, 1): 6}
         # New records on every partition: only the one not held is read.
-        for i in range(60, 90):
-            producer.produce(topic, value=b"%d" % i, partition=i % 3)
-        assert producer.flush(30) == 0
+        produce_round_robin(producer, topic, range(60, 90))
         # Read raw, not through _next_batch (which also drops held records):
         # librdkafka itself must not fetch the new records of paused partitions.
         fresh: set[int] = set()
@@ -140,25 +146,8 @@ def test_partitions_held_after_an_unknown_commit_resume_at_their_committed_offse
 def test_a_held_partition_that_a_rebalance_moves_away_and_back_is_fetched_again(
     kafka: KafkaCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    topic, group = f"hold-moved-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
-    kafka.create_topics({topic: 3})
-    producer = Producer({"bootstrap.servers": kafka.bootstrap_servers})
-
-    def produce_one_each(start: int) -> None:
-        for p in range(3):
-            producer.produce(topic, value=b"%d" % (start + p), partition=p)
-        assert producer.flush(30) == 0
-
-    produce_one_each(0)
-    settings = ConsumerSettings(
-        input_topic=topic,
-        group_id=group,
-        kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers),
-    )
-    loop = ConsumerLoop(settings)
-    config = consumer_config(settings.kafka, group_id=group)
-    ours = Consumer(config)
-    other = Consumer(config)
+    topic, producer, loop = three_partitions(kafka, "hold-moved", 3)
+    ours, other = consumer_for(loop), consumer_for(loop)
     try:
         ours.subscribe(
             [topic], on_assign=loop._on_assign, on_revoke=loop._on_revoke, on_lost=loop._on_lost
@@ -202,7 +191,7 @@ def test_a_held_partition_that_a_rebalance_moves_away_and_back_is_fetched_again(
                 break
             assert time.monotonic() < deadline, "not settled within 30 s"
             turn()
-        produce_one_each(3)
+        produce_round_robin(producer, topic, range(3, 6))
         deadline = time.monotonic() + 30
         while sum(map(len, read.values())) < 6 and time.monotonic() < deadline:
             turn()
