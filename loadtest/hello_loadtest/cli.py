@@ -35,6 +35,7 @@ from hello_core.settings import load_settings
 from hello_loadtest import schedule
 from hello_loadtest.execute import VerifyOptions, execute
 from hello_loadtest.kafka_reader import VerificationError
+from hello_loadtest.names import name_generator
 from hello_loadtest.progress import LiveProgress
 from hello_loadtest.render import print_summary, write_json, write_plots
 from hello_loadtest.report import Report, schema_text
@@ -113,8 +114,12 @@ class HostPort(click.ParamType[str]):
 
 DURATION = Duration()
 RUN_LENGTH = Duration(positive=True)
-POSITIVE = FiniteFloat(min=0, min_open=True)
-RATE = FiniteFloat(min=0)
+# Far above what one machine's client processes can send; a typo such as
+# 1e12 would otherwise build a schedule that never finishes.
+MAX_RATE = 100_000.0
+MAX_CONCURRENCY = 10_000
+POSITIVE = FiniteFloat(min=0, min_open=True, max=MAX_RATE)
+RATE = FiniteFloat(min=0, max=MAX_RATE)
 FRACTION = FiniteFloat(min=0, max=1)
 
 _THRESHOLD_OPTIONS = [
@@ -166,7 +171,8 @@ def _with_run_options(func: Callable[..., Any], *, open_model: bool) -> Callable
         ),
         click.option(
             "-w", "--warmup", type=DURATION, default="0s", show_default=True,
-            help="Run at the first rate this long before measuring; warm-up calls are not counted.",
+            help="Run this long before measuring (at the first rate, for a schedule); "
+            "warm-up calls are not counted.",
         ),
         click.option(
             "--deadline", type=RUN_LENGTH, default="1s", show_default=True,
@@ -178,7 +184,7 @@ def _with_run_options(func: Callable[..., Any], *, open_model: bool) -> Callable
         ),
         click.option(
             "-p", "--processes", type=click.IntRange(1, 64), default=1, show_default=True,
-            help="Worker processes sharing the schedule.",
+            help="Worker processes sharing the run.",
         ),
         click.option(
             "-c", "--connections", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -188,7 +194,10 @@ def _with_run_options(func: Callable[..., Any], *, open_model: bool) -> Callable
             "--arrivals", type=click.Choice(["uniform", "poisson"]), default="uniform",
             show_default=True, help="Evenly spaced starts, or Poisson-distributed ones.",
         ),
-        click.option("--seed", type=int, default=0, show_default=True, help="For poisson/random."),
+        click.option(
+            "--seed", type=int, default=0, show_default=True,
+            help="For poisson arrivals and random names.",
+        ),
         click.option(
             "--names", type=click.Choice(["fixed", "sequence", "random"]), default="sequence",
             show_default=True, help="Name generator: the prefix, prefix-<n>, or random letters.",
@@ -244,6 +253,38 @@ def _option_names(decorator: Callable[..., Any]) -> list[str]:
     return [flag for param in probe.__click_params__ for flag in param.opts]  # type: ignore[attr-defined]
 
 
+def _check_before_the_run(scenario: schedule.Scenario, opts: dict[str, Any]) -> None:
+    """Refuse, before any call, what would only fail during or after the run."""
+    if isinstance(scenario, schedule.OpenScenario) and scenario.expected_calls < 1:
+        raise click.UsageError(
+            f"the schedule holds fewer than one call ({scenario.expected_calls:g}): "
+            "raise the rate or the duration."
+        )
+    try:
+        name_generator(opts["names"], prefix=opts["name_prefix"], seed=opts["seed"])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--name-prefix") from exc
+    for option in ("--json-report", "--html-report", "--png"):
+        path: pathlib.Path | None = opts[option[2:].replace("-", "_")]
+        if path is not None:
+            _check_writable(path, option)
+
+
+def _check_writable(path: pathlib.Path, option: str) -> None:
+    """Make the report's folder and try the file, so a long run does not lose its report."""
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a"):
+            pass
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot write {path}: {exc.strerror or exc}", param_hint=option
+        ) from exc
+    if not existed:
+        path.unlink()
+
+
 def _run(
     scenario: schedule.Scenario, opts: dict[str, Any], *, max_calls: int | None = None
 ) -> None:
@@ -253,6 +294,7 @@ def _run(
             for name, _ in _THRESHOLD_OPTIONS
         }
     )
+    _check_before_the_run(scenario, opts)
     needing = sorted(NEEDS_VERIFICATION & thresholds.set().keys())
     if needing and not opts["verify"]:
         names = ", ".join("--" + n.replace("_", "-") for n in needing)
@@ -409,7 +451,10 @@ def soak(rate: float, duration: float, **opts: Any) -> None:
 
 
 @main.command()
-@click.option("-n", "--concurrency", type=click.IntRange(min=1), required=True)
+@click.option(
+    "-n", "--concurrency", type=click.IntRange(1, MAX_CONCURRENCY), required=True,
+    help="Callers, each with one call in flight.",
+)  # fmt: skip
 @click.option("-d", "--duration", type=RUN_LENGTH, default="10s", show_default=True)
 @click.option("--max-calls", type=click.IntRange(min=1), help="Stop after this many calls.")
 @closed_run_options

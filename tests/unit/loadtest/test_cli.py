@@ -11,7 +11,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from hello_loadtest.cli import main
+from hello_loadtest.cli import _check_writable, main
 
 
 def invoke(*args: str):
@@ -36,6 +36,12 @@ def invoke(*args: str):
         (["constant", "-r", "20", "--max-late-fraction", "1.01"], "--max-late-fraction"),
         (["constant", "-r", "20", "--max-p99-ms", "nan"], "--max-p99-ms"),
         (["constant", "-r", "20", "--max-p99-ms", "inf"], "--max-p99-ms"),
+        (["constant", "-r", "1e12"], "--rate"),
+        (["ramp", "--from", "1", "--to", "100001"], "--to"),
+        (["closed", "-n", "100000000"], "--concurrency"),
+        (["constant", "-r", "20", "--name-prefix", " "], "--name-prefix"),
+        (["constant", "-r", "20", "--json-report", "/proc/no/such.json"], "--json-report"),
+        (["constant", "-r", "20", "--html-report", "/proc/nope.html"], "--html-report"),
     ],
 )
 def test_bad_values_are_usage_errors_naming_the_option(args, option):
@@ -99,3 +105,27 @@ def test_a_verification_limit_without_verify_says_it_needs_verify():
     result = invoke("constant", "-r", "20", "--max-lost", "0")
     assert result.exit_code == 2
     assert "--max-lost needs --verify: it is read from the output topic." in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["constant", "-r", "0.0001", "-d", "1s"],
+        ["ramp", "--from", "0", "--to", "0.1", "-d", "10s"],  # 0.5 calls on average
+    ],
+)
+def test_a_schedule_without_a_single_call_is_refused(args):
+    result = invoke(*args, "-t", "127.0.0.1:1")
+    assert result.exit_code == 2, result.output
+    assert "the schedule holds fewer than one call" in result.output
+
+
+def test_a_report_path_is_tried_before_the_run_without_leaving_a_file(tmp_path):
+    new = tmp_path / "reports" / "r.json"
+    _check_writable(new, "--json-report")
+    assert new.parent.is_dir()  # made for the report to come
+    assert not new.exists()
+    kept = tmp_path / "old.json"
+    kept.write_text("earlier report")
+    _check_writable(kept, "--json-report")
+    assert kept.read_text() == "earlier report"
