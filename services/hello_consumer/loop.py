@@ -428,15 +428,12 @@ class ConsumerLoop:
                     extra={"code": error.name(), "reason": error.str()},
                 )
             else:
-                logger.warning(
-                    "consume error",
-                    extra={
-                        "topic": message.topic(),
-                        "partition": message.partition(),
-                        "code": error.name(),
-                        "reason": error.str(),
-                    },
-                )
+                # A client-level error (e.g. max.poll.interval exceeded) names no
+                # partition; its partition() is a meaningless 0.
+                fields: dict[str, Any] = {"code": error.name(), "reason": error.str()}
+                if message.topic():
+                    fields |= {"topic": message.topic(), "partition": message.partition()}
+                logger.warning("consume error", extra=fields)
         return records
 
     def _process_batch(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:

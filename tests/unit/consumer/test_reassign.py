@@ -145,3 +145,19 @@ def test_other_errors_do_not_reassign(error: KafkaError) -> None:
     consumer.events = [ErrorEvent(error)]
     loop._next_batch(consumer)  # type: ignore[arg-type]
     assert not loop._reassign_wanted
+
+
+def test_a_client_level_consume_error_is_logged_without_a_made_up_partition(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = loop_with([0])
+    consumer = FakeConsumer(committed={})
+    consumer.events = [
+        ErrorEvent(KafkaError(KafkaError._MAX_POLL_EXCEEDED, "Application maximum poll interval"))
+    ]
+    caplog.set_level("WARNING", logger="hello_consumer.loop")
+    assert loop._next_batch(consumer) == []  # type: ignore[arg-type]
+    (record,) = [r for r in caplog.records if r.getMessage() == "consume error"]
+    assert record.code == "_MAX_POLL_EXCEEDED"  # type: ignore[attr-defined]
+    assert not hasattr(record, "partition")
+    assert not hasattr(record, "topic")
