@@ -289,7 +289,10 @@ class LocalPipeline:
         if self.kafka is not None:
             for node in self.kafka.nodes:
                 if node.process is not None and node.process.poll() is not None:
-                    return f"kafka node {node.node_id} exited with {node.process.returncode}"
+                    return (
+                        f"kafka node {node.node_id} exited with {node.process.returncode}; "
+                        f"its last log lines:\n{node.log_tail(2000)}"
+                    )
         return None
 
     def stop(self) -> dict[str, int | None]:
