@@ -219,6 +219,16 @@ class HelloApiServicer(hello_pb2_grpc.HelloApiServicer):
         if suppressed is not None:
             logger.warning(event, extra={**fields, "suppressed": suppressed})
 
+    def log_suppressed(self, *, force: bool = False) -> None:
+        """Log how many warnings the throttle skipped that no later line has counted."""
+        for event, skipped in self._throttle.flush(force=force):
+            logger.warning(event, extra={"suppressed": skipped})
+
+    async def log_suppressed_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._throttle.interval)
+            self.log_suppressed()
+
 
 class ApiServer:
     """The running gRPC server with its health and reflection services."""
@@ -252,8 +262,9 @@ class ApiServer:
                 ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
             ],
         )
-        servicer = HelloApiServicer(self.publisher)
-        self.server.add_generic_rpc_handlers((servicer.handler(),))
+        self.servicer = HelloApiServicer(self.publisher)
+        self._suppressed_task: asyncio.Task[None] | None = None
+        self.server.add_generic_rpc_handlers((self.servicer.handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
@@ -285,6 +296,7 @@ class ApiServer:
     async def start(self) -> None:
         self.publisher.start()
         await self.server.start()
+        self._suppressed_task = asyncio.create_task(self.servicer.log_suppressed_periodically())
         for service in ("", SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         logger.info(
@@ -307,6 +319,9 @@ class ApiServer:
         self._draining = True
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self._suppressed_task is not None:
+            self._suppressed_task.cancel()
+        self.servicer.log_suppressed(force=True)
         remaining = await asyncio.to_thread(self.publisher.close, grace)
         logger.info("api stopped", extra={"undelivered": remaining})
         return remaining

@@ -19,7 +19,9 @@ Convention for every log call (the API, the consumer, core):
   ``MAX_FIELD_CHARS``.
 - Lines that can repeat once per call or per message under failure go
   through a ``Throttle``: the first is logged, then at most one per interval
-  with ``suppressed=<n>``; metrics counters carry the full count.
+  with ``suppressed=<n>``, and ``Throttle.flush`` lets a periodic task log
+  the skipped count that no later line carried. Metrics counters carry the
+  full count.
 
 ``ts`` is ISO 8601 in UTC with milliseconds (``2026-05-09T07:35:25.123Z``)
 in both formats. Only entry points call ``configure``.
@@ -128,6 +130,22 @@ class Throttle:
                 return None
             self._state[kind] = (now, 0)
             return 0 if state is None else state[1]
+
+    def flush(self, *, force: bool = False) -> list[tuple[str, int]]:
+        """The kinds with skipped lines whose interval has passed (any, if ``force``),
+        each with its count, which starts again from 0.
+
+        Called periodically, so the count of an outage's last lines is logged
+        even when no further event of that kind comes to carry it.
+        """
+        now = self._clock()
+        flushed = []
+        with self._lock:
+            for kind, (last, skipped) in sorted(self._state.items()):
+                if skipped and (force or now - last >= self.interval):
+                    self._state[kind] = (now, 0)
+                    flushed.append((kind, skipped))
+        return flushed
 
 
 def configure(level: str = "INFO", fmt: str = "text") -> None:

@@ -109,6 +109,20 @@ def test_throttle_counts_each_kind_on_its_own() -> None:
     assert throttle("publish failed") == 1
 
 
+def test_throttle_flush_hands_over_the_counts_no_later_line_carried() -> None:
+    clock = FakeClock()
+    throttle = Throttle(5.0, clock=clock)
+    assert throttle("publish failed") == 0
+    assert [throttle("publish failed") for _ in range(999)] == [None] * 999
+    assert throttle("producer queue full") == 0
+    assert throttle.flush() == []  # within the interval: a later line may still carry it
+    clock.now += 5
+    assert throttle.flush() == [("publish failed", 999)]  # nothing skipped for the other
+    assert throttle.flush() == []  # counted once
+    assert throttle("publish failed") is None  # the flush counts as the kind's line
+    assert throttle.flush(force=True) == [("publish failed", 1)]
+
+
 def test_unknown_librdkafka_property_becomes_a_config_error_naming_the_variable() -> None:
     with pytest.raises(KafkaException) as info:
         Producer({"no.such.prop": 1})
