@@ -21,8 +21,10 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import pathlib
 import sys
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -123,8 +125,8 @@ RATE = FiniteFloat(min=0, max=MAX_RATE)
 FRACTION = FiniteFloat(min=0, max=1)
 
 _THRESHOLD_OPTIONS = [
-    ("--max-p50-ms", "Fail if p50 latency (ms, from the schedule) exceeds this."),
-    ("--max-p99-ms", "Fail if p99 latency (ms, from the schedule) exceeds this."),
+    ("--max-p50-ms", "Fail if p50 latency (ms) exceeds this."),
+    ("--max-p99-ms", "Fail if p99 latency (ms) exceeds this."),
     ("--max-p999-ms", "Fail if p99.9 latency (ms) exceeds this."),
     ("--max-error-rate", "Fail if failed / completed calls exceeds this (0..1)."),
     ("--max-late-fraction", "Fail if the share of calls started late exceeds this (0..1)."),
@@ -254,12 +256,17 @@ def _option_names(decorator: Callable[..., Any]) -> list[str]:
 
 
 def _check_before_the_run(scenario: schedule.Scenario, opts: dict[str, Any]) -> None:
-    """Refuse, before any call, what would only fail during or after the run."""
-    if isinstance(scenario, schedule.OpenScenario) and scenario.expected_calls < 1:
-        raise click.UsageError(
-            f"the schedule holds fewer than one call ({scenario.expected_calls:g}): "
-            "raise the rate or the duration."
-        )
+    """Refuse, before any call, what would only fail during or after the run.
+
+    Nothing is created here: report folders are made when the reports are written.
+    """
+    if isinstance(scenario, schedule.OpenScenario):
+        measured = scenario.expected_calls - schedule.cumulative(scenario.phases, scenario.warmup_s)
+        if measured < 0.5:
+            raise click.UsageError(
+                f"the measured part of the schedule holds {measured:g} calls on average: "
+                "raise the rate or the duration."
+            )
     try:
         name_generator(opts["names"], prefix=opts["name_prefix"], seed=opts["seed"])
     except ValueError as exc:
@@ -267,22 +274,34 @@ def _check_before_the_run(scenario: schedule.Scenario, opts: dict[str, Any]) -> 
     for option in ("--json-report", "--html-report", "--png"):
         path: pathlib.Path | None = opts[option[2:].replace("-", "_")]
         if path is not None:
-            _check_writable(path, option)
+            problem = _unwritable(path)
+            if problem:
+                raise click.BadParameter(f"cannot write {path}: {problem}", param_hint=option)
 
 
-def _check_writable(path: pathlib.Path, option: str) -> None:
-    """Make the report's folder and try the file, so a long run does not lose its report."""
-    existed = path.exists()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a"):
+def _unwritable(path: pathlib.Path) -> str | None:
+    """Why a report could not be written at ``path`` (None if it could), leaving nothing.
+
+    The JSON report is written aside and renamed, the others in place: both
+    need the folder writable, and an existing file writable.
+    """
+    folder = path.parent
+    while not folder.exists():  # the writer makes the missing folders
+        if folder == folder.parent:
+            return "no existing folder above it"
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    try:  # os.access says yes to root even where writes fail (e.g. /proc)
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise click.BadParameter(
-            f"cannot write {path}: {exc.strerror or exc}", param_hint=option
-        ) from exc
-    if not existed:
-        path.unlink()
+        return f"{folder} is not writable ({exc.strerror or exc})"
+    if path.is_dir():
+        return "it is a folder"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file is not writable"
+    return None
 
 
 def _run(
@@ -294,7 +313,6 @@ def _run(
             for name, _ in _THRESHOLD_OPTIONS
         }
     )
-    _check_before_the_run(scenario, opts)
     needing = sorted(NEEDS_VERIFICATION & thresholds.set().keys())
     if needing and not opts["verify"]:
         names = ", ".join("--" + n.replace("_", "-") for n in needing)
@@ -303,6 +321,7 @@ def _run(
             if len(needing) == 1
             else f"{names} need --verify: they are read from the output topic."
         )
+    _check_before_the_run(scenario, opts)
     logs.configure(opts["log_level"])
     settings = load_settings(LoadSettings)
     token = opts["token"] or (settings.token.get_secret_value() if settings.token else None)
@@ -329,8 +348,11 @@ def _run(
         names=opts["names"],
         name_prefix=opts["name_prefix"],
         deadline_s=opts["deadline"],
-        # A closed run keeps exactly --concurrency calls in flight.
-        max_in_flight=opts.get("max_in_flight", getattr(scenario, "concurrency", 1)),
+        # A closed run keeps exactly --concurrency calls in flight, shared by the processes.
+        max_in_flight=opts.get(
+            "max_in_flight",
+            math.ceil(getattr(scenario, "concurrency", 1) / opts["processes"]),
+        ),
         connections=opts["connections"],
         late_threshold_s=opts.get("late_threshold", DEFAULT_LATE_THRESHOLD_S),
         interval_s=_interval(scenario),
@@ -422,7 +444,7 @@ def ramp(start_rate: float, end_rate: float, duration: float, **opts: Any) -> No
 @main.command()
 @click.option("--base-rate", type=RATE, default=0, show_default=True, help="Calls/s when idle.")
 @click.option("--spike-rate", type=POSITIVE, required=True, help="Calls/s during a spike.")
-@click.option("--idle", "idle_s", type=DURATION, default="5s", show_default=True)
+@click.option("--idle", "idle_s", type=RUN_LENGTH, default="5s", show_default=True)
 @click.option("--spike", "spike_s", type=RUN_LENGTH, default="1s", show_default=True)
 @click.option("--cycles", type=click.IntRange(min=1), default=3, show_default=True)
 @run_options

@@ -222,7 +222,8 @@ class HelloApiServicer(hello_pb2_grpc.HelloApiServicer):
     def log_suppressed(self, *, force: bool = False) -> None:
         """Log how many warnings the throttle skipped that no later line has counted."""
         for event, skipped in self._throttle.flush(force=force):
-            logger.warning(event, extra={"suppressed": skipped})
+            # Its own message: these were counted, not new failures.
+            logger.warning("warnings skipped", extra={"event": event, "suppressed": skipped})
 
     async def log_suppressed_periodically(self) -> None:
         while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -29,7 +30,28 @@ def test_the_count_of_an_outage_s_last_warnings_is_logged_without_a_later_failur
     servicer.log_suppressed()  # within the interval: nothing yet
     clock.now += 5
     servicer.log_suppressed()
-    assert [(r.getMessage(), getattr(r, "suppressed", None)) for r in caplog.records] == [
-        ("publish failed", 0),
-        ("publish failed", 999),
+    assert [
+        (r.getMessage(), getattr(r, "event", None), getattr(r, "suppressed", None))
+        for r in caplog.records
+    ] == [
+        ("publish failed", None, 0),
+        ("warnings skipped", "publish failed", 999),
     ]
+
+
+def test_skipped_warnings_are_counted_periodically_without_being_asked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    servicer = HelloApiServicer(object(), throttle=Throttle(0.05))  # type: ignore[arg-type]
+    caplog.set_level(logging.WARNING, logger="hello_api.server")
+    for _ in range(3):
+        servicer._warn("producer queue full")
+
+    async def run_a_while() -> None:
+        task = asyncio.create_task(servicer.log_suppressed_periodically())
+        await asyncio.sleep(0.3)
+        task.cancel()
+
+    asyncio.run(run_a_while())
+    skipped = [r for r in caplog.records if r.getMessage() == "warnings skipped"]
+    assert [(r.event, r.suppressed) for r in skipped] == [("producer queue full", 2)]  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from hello_loadtest.cli import _check_writable, main
+from hello_loadtest.cli import _unwritable, main
 
 
 def invoke(*args: str):
@@ -27,6 +27,7 @@ def invoke(*args: str):
         (["ramp", "--from", "1", "--to", "2", "-d", "0"], "--duration"),
         (["closed", "-n", "1", "-d", "0s"], "--duration"),
         (["burst", "--spike-rate", "10", "--spike", "0s"], "--spike"),
+        (["burst", "--spike-rate", "10", "--idle", "0s"], "--idle"),
         (["constant", "-r", "20", "--deadline", "0s"], "--deadline"),
         (["constant", "-r", "inf"], "--rate"),
         (["constant", "-r", "nan"], "--rate"),
@@ -111,21 +112,32 @@ def test_a_verification_limit_without_verify_says_it_needs_verify():
     "args",
     [
         ["constant", "-r", "0.0001", "-d", "1s"],
-        ["ramp", "--from", "0", "--to", "0.1", "-d", "10s"],  # 0.5 calls on average
+        ["ramp", "--from", "0", "--to", "0.08", "-d", "10s"],  # 0.4 calls on average
+        # The warm-up's calls are not measured: 0.2 calls are left.
+        ["constant", "-r", "0.2", "-d", "1s", "-w", "10s"],
     ],
 )
-def test_a_schedule_without_a_single_call_is_refused(args):
+def test_a_schedule_without_a_single_measured_call_is_refused(args):
     result = invoke(*args, "-t", "127.0.0.1:1")
     assert result.exit_code == 2, result.output
-    assert "the schedule holds fewer than one call" in result.output
+    assert "the measured part of the schedule holds" in result.output
 
 
-def test_a_report_path_is_tried_before_the_run_without_leaving_a_file(tmp_path):
-    new = tmp_path / "reports" / "r.json"
-    _check_writable(new, "--json-report")
-    assert new.parent.is_dir()  # made for the report to come
-    assert not new.exists()
+def test_a_report_path_is_checked_without_creating_anything(tmp_path):
+    new = tmp_path / "reports" / "daily" / "r.json"
+    assert _unwritable(new) is None
+    assert list(tmp_path.iterdir()) == []  # the writer makes the folders later
     kept = tmp_path / "old.json"
     kept.write_text("earlier report")
-    _check_writable(kept, "--json-report")
+    assert _unwritable(kept) is None
     assert kept.read_text() == "earlier report"
+    assert _unwritable(tmp_path) == "it is a folder"
+    assert _unwritable(kept / "r.json") == f"{kept} is not a folder"
+
+
+def test_a_refused_run_leaves_no_report_folder(tmp_path):
+    report = tmp_path / "new" / "r.json"
+    result = invoke("constant", "-r", "20", "--json-report", str(report), "--max-lost", "0")
+    assert result.exit_code == 2
+    assert "--max-lost needs --verify" in result.output
+    assert not (tmp_path / "new").exists()
