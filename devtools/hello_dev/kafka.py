@@ -469,11 +469,11 @@ class KafkaCluster:
         for node in self.nodes:
             if not node.running:
                 continue
+            # A client that knows only this node, so this node answers.
+            own = AdminClient(
+                {"bootstrap.servers": f"127.0.0.1:{node.port}", "logger": _quiet_client_logger}  # type: ignore[dict-item]
+            )
             while True:
-                # A new client knows only this node, so this node answers.
-                own = AdminClient(
-                    {"bootstrap.servers": f"127.0.0.1:{node.port}", "logger": _quiet_client_logger}  # type: ignore[dict-item]
-                )
                 metadata = own.list_topics(timeout=5)
                 pending = [
                     name

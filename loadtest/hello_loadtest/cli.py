@@ -139,7 +139,7 @@ _THRESHOLD_OPTIONS = [
 _FRACTIONS = frozenset({"--max-error-rate", "--max-late-fraction", "--min-achieved-ratio"})
 
 
-DEFAULT_LATE_THRESHOLD_S = 0.005  # the --late-threshold default below
+DEFAULT_LATE_THRESHOLD_S = 0.005  # --late-threshold, and what a closed run uses
 
 # Options about a schedule of arrivals: a closed run has none, so `closed` does not offer them.
 OPEN_MODEL_ONLY = frozenset(
@@ -206,7 +206,8 @@ def _with_run_options(func: Callable[..., Any], *, open_model: bool) -> Callable
         ),
         click.option("--name-prefix", default="load", show_default=True),
         click.option(
-            "--late-threshold", type=DURATION, default="5ms", show_default=True,
+            "--late-threshold", type=DURATION,
+            default=f"{DEFAULT_LATE_THRESHOLD_S * 1000:g}ms", show_default=True,
             help="A call starting later than this after its scheduled time counts as late.",
         ),
         click.option(

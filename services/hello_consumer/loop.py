@@ -723,9 +723,6 @@ class ConsumerLoop:
         the loop polls between tries; without an answer for stall_seconds
         the process exits rather than guess.
         """
-        if not self._unsettled:
-            self._hold_ended()
-            return
         if self._clock() < self._next_settle_try:
             return
         partitions = [TopicPartition(t, p) for (t, p) in sorted(self._unsettled)]
@@ -761,14 +758,7 @@ class ConsumerLoop:
                     f"cannot seek {tp.topic}[{tp.partition}] to {offset}: {exc.args[0].str()}"
                 ) from exc
             resumed.append(f"{tp.topic}[{tp.partition}]@{offset}")
-        try:
-            consumer.resume(partitions)
-        except KafkaException as exc:
-            raise FatalConsumerError(
-                f"cannot resume {_names(partitions)}: {exc.args[0].str()}"
-            ) from exc
-        self._unsettled.clear()
-        self._hold_ended()
+        self._resume_held(consumer, partitions)
         logger.info("resumed from committed offsets", extra={"offsets": ",".join(resumed)})
 
     def _release_held(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -779,13 +769,29 @@ class ConsumerLoop:
         and assign, so a held partition must be resumed here or it would never
         be fetched again.
         """
+        held = self._resume_held(consumer, partitions)
+        if held:
+            logger.info(
+                "hold ended; partitions start from their committed offsets",
+                extra={"partitions": _names(held)},
+            )
+
+    def _resume_held(
+        self, consumer: Consumer, partitions: list[TopicPartition]
+    ) -> list[TopicPartition]:
+        """Resume and stop holding whichever of ``partitions`` are held; returns those.
+
+        When none is held any more the unknown commit is resolved, and the
+        failure state is cleared too, so an idle input does not fail /livez
+        afterwards; the next batch that fails sets it again.
+        """
         held = [
             TopicPartition(p.topic, p.partition)
             for p in partitions
             if (p.topic, p.partition) in self._unsettled
         ]
         if not held:
-            return
+            return []
         try:
             consumer.resume(held)
         except KafkaException as exc:
@@ -793,22 +799,11 @@ class ConsumerLoop:
         for p in held:
             del self._unsettled[(p.topic, p.partition)]
         if not self._unsettled:
-            self._hold_ended()
-        logger.info(
-            "hold ended; partitions start from their committed offsets",
-            extra={"partitions": _names(held)},
-        )
-
-    def _hold_ended(self) -> None:
-        """No partition is held any more: the unknown commit is resolved.
-
-        Clearing the failure state too keeps an idle input from failing /livez
-        afterwards; the next batch that fails sets it again.
-        """
-        self._unsettled_since = None
-        self._next_settle_try = 0.0
-        self._failures = 0
-        self._failing_since = None
+            self._unsettled_since = None
+            self._next_settle_try = 0.0
+            self._failures = 0
+            self._failing_since = None
+        return held
 
     def _ask_committed(
         self, consumer: Consumer, owned: list[TopicPartition], *, timeout: float
